@@ -1,0 +1,122 @@
+"""Custos settings: every knob is a `CUSTOS_*` environment variable.
+
+Lives in the lowest package so that every other package can import it. Unknown
+`CUSTOS_*` variables are refused (with a suggestion) because a typo in a
+retention period or a digest list must not pass silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "CUSTOS_"
+SUPPORTED_DIGESTS = ("sha256", "sm3")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or unknown."""
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Path("./custos-data")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    object_store: Literal["local", "s3"] = "local"
+    objects_dir: Path | None = None  # default: data_dir/objects
+
+    # --- S3 / MinIO ----------------------------------------------------------
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "custos"
+    s3_secure: bool = False
+    s3_region: str | None = None
+    s3_part_size: int = 64 * 1024 * 1024
+    retention_days: int = 3650  # object-lock retention applied to originals
+    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
+
+    # --- acquisition --------------------------------------------------------
+    digests: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sha256"])
+    actor: str = Field(default_factory=_default_actor)
+    filename_patterns_file: Path | None = None
+    read_chunk_bytes: int = 4 * 1024 * 1024
+
+    # --- queue / workers ----------------------------------------------------
+    redis_url: str | None = None  # unset: embedded in-process workers
+    worker_heartbeat_s: float = 30.0
+    ffmpeg_timeout_factor: float = 4.0  # x media duration, plus ffmpeg_timeout_base_s
+    ffmpeg_timeout_base_s: float = 120.0
+    proxy_height: int = 360
+
+    # --- models -------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    whisper_model: str = "base"  # base | small | tiny.en | a CTranslate2 folder path
+    whisper_cache_dir: Path | None = None  # default: data_dir/models
+    face_detector: Literal["centerface", "yolo"] = "centerface"
+    yolo_weights: Path | None = None
+    yolo_class_map: str | None = None  # "0:person,2:plate" or a YAML file path
+
+    @field_validator("digests", mode="before")
+    @classmethod
+    def _split_digests(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            unknown = [d for d in value if d not in SUPPORTED_DIGESTS]
+            if unknown:
+                raise ValueError(
+                    f"unsupported digest(s) {unknown}; choose from {SUPPORTED_DIGESTS}"
+                )
+            if "sha256" not in value:
+                # Objects are addressed by SHA-256, so it can never be switched off.
+                value = ["sha256", *value]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'custos.db').resolve()}"
+
+    @property
+    def resolved_objects_dir(self) -> Path:
+        return (self.objects_dir or self.data_dir / "objects").resolve()
+
+    @property
+    def resolved_model_cache(self) -> Path:
+        return (self.whisper_cache_dir or self.data_dir / "models").resolve()
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse `CUSTOS_*` variables that name no setting."""
+    env = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known |= {"CUSTOS_TEST_POSTGRES_URL", "CUSTOS_TEST_REDIS_URL"}  # read by the test-suite only
+    for name in env:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {name}{hint}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    check_environment()
+    return Settings()

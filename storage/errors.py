@@ -1,0 +1,25 @@
+"""Errors raised by the storage package; backends translate their own faults into these."""
+
+
+class StorageError(Exception):
+    """Base class for storage faults."""
+
+
+class ObjectExists(StorageError):
+    """A key was written twice; stored objects are never overwritten."""
+
+
+class ObjectNotFound(StorageError, KeyError):
+    """No object under that key."""
+
+
+class ObjectLocked(StorageError):
+    """The object is under retention or legal hold and cannot be removed."""
+
+
+class TransientStorageError(StorageError):
+    """A fault worth retrying (network, throttling, a busy backend)."""
+
+
+class LedgerError(Exception):
+    """The custody ledger refused an operation."""

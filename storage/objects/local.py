@@ -1,0 +1,219 @@
+"""Local-folder object store: the embedded default.
+
+Writes go to `tmp/` inside the store, are fsynced, then linked into place; a link
+fails if the key exists, so nothing is ever overwritten and a crash leaves at most
+an orphan temp file, never a half-written object under a real key. Originals are
+made read-only on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as stat_mod
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.errors import ObjectExists, ObjectLocked, ObjectNotFound
+from storage.objects.base import ChunkCallback, ObjectStat, ObjectStore, PutResult, pump
+from storage.objects.hashing import MultiHasher, original_key
+
+_HOLD_SUFFIX = ".legal-hold"
+_RETAIN_SUFFIX = ".retain-until"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalObjectStore(ObjectStore):
+    def __init__(
+        self,
+        root: Path,
+        digests: tuple[str, ...] = ("sha256",),
+        chunk_size: int = 4 * 1024 * 1024,
+        retention_days: int = 3650,
+    ) -> None:
+        self.root = root.resolve()
+        self.digests = digests
+        self.chunk_size = chunk_size
+        self.retention = timedelta(days=retention_days)
+        self._tmp = self.root / "tmp"
+        self._meta = self.root / ".protection"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._meta.mkdir(parents=True, exist_ok=True)
+
+    # -- helpers ---------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/") or key.startswith("tmp/"):
+            raise ValueError(f"invalid object key {key!r}")
+        return self.root / key
+
+    def clean_orphans(self, older_than_s: float = 0.0) -> int:
+        """Remove temp files left by a crashed writer."""
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for path in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def _write_temp(
+        self, stream: BinaryIO, on_chunk: ChunkCallback | None
+    ) -> tuple[Path, MultiHasher, bytes]:
+        tmp = self._tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
+        hasher = MultiHasher(self.digests)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                first = pump(stream, out.write, hasher, self.chunk_size, on_chunk)
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return tmp, hasher, first
+
+    def _publish(self, tmp: Path, dest: Path, read_only: bool) -> bool:
+        """Link `tmp` to `dest` unless `dest` exists; True if this call created it."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444 if read_only else 0o644)
+        try:
+            os.link(tmp, dest)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
+            tmp.unlink()
+        if created:
+            _fsync_dir(dest.parent)
+        return created
+
+    # -- interface -----------------------------------------------------------------
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        worm: bool = False,
+        content_type: str = "application/octet-stream",
+        on_chunk: ChunkCallback | None = None,
+    ) -> PutResult:
+        dest = self._path(key)
+        if dest.exists():
+            raise ObjectExists(key)
+        tmp, hasher, first = self._write_temp(stream, on_chunk)
+        if not self._publish(tmp, dest, read_only=worm):
+            raise ObjectExists(key)
+        if worm:
+            self._set_retention(key)
+        return PutResult(key, hasher.size, hasher.hexdigests(), True, first)
+
+    def put_content_addressed(
+        self, stream: BinaryIO, *, on_chunk: ChunkCallback | None = None
+    ) -> PutResult:
+        tmp, hasher, first = self._write_temp(stream, on_chunk)
+        digests = hasher.hexdigests()
+        key = original_key(digests["sha256"])
+        created = self._publish(tmp, self._path(key), read_only=True)
+        if created:
+            self._set_retention(key)
+        return PutResult(key, hasher.size, digests, created, first)
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        if start:
+            handle.seek(start)
+        if end is None:
+            return handle
+        import io
+
+        data = handle.read(max(0, end - start))
+        handle.close()
+        return io.BytesIO(data)
+
+    def stat(self, key: str) -> ObjectStat | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        retain = self._retain_until(key)
+        return ObjectStat(
+            key=key,
+            size=st.st_size,
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            worm=not (st.st_mode & stat_mod.S_IWUSR),
+            retain_until=retain,
+            legal_hold=(self._meta / (key.replace("/", "~") + _HOLD_SUFFIX)).exists(),
+        )
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel_dir = Path(dirpath).relative_to(base).as_posix()
+            if rel_dir == ".":
+                dirnames[:] = [d for d in dirnames if d not in ("tmp", ".protection")]
+            for name in filenames:
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        yield from sorted(keys)
+
+    def path_of(self, key: str) -> Path:
+        """The file holding `key` (local store only): lets PyAV and ffmpeg read in place."""
+        path = self._path(key)
+        if not path.exists():
+            raise ObjectNotFound(key)
+        return path
+
+    @contextlib.contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        yield self.path_of(key)
+
+    # -- protection ------------------------------------------------------------------
+    def _meta_file(self, key: str, suffix: str) -> Path:
+        return self._meta / (key.replace("/", "~") + suffix)
+
+    def _set_retention(self, key: str) -> None:
+        until = datetime.now(UTC) + self.retention
+        self._meta_file(key, _RETAIN_SUFFIX).write_text(until.isoformat())
+
+    def _retain_until(self, key: str) -> datetime | None:
+        path = self._meta_file(key, _RETAIN_SUFFIX)
+        return datetime.fromisoformat(path.read_text()) if path.exists() else None
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        if not self._path(key).exists():
+            raise ObjectNotFound(key)
+        marker = self._meta_file(key, _HOLD_SUFFIX)
+        if on:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        info = self.stat(key)
+        if info is None:
+            raise ObjectNotFound(key)
+        if info.legal_hold:
+            raise ObjectLocked(f"{key} is under legal hold")
+        if info.retain_until and info.retain_until > datetime.now(UTC):
+            raise ObjectLocked(f"{key} is retained until {info.retain_until.isoformat()}")
+        self._path(key).unlink()
+        self._meta_file(key, _RETAIN_SUFFIX).unlink(missing_ok=True)
