@@ -1,0 +1,17 @@
+"""The `custos` command line. Each module in this package adds its commands via `register`."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import ledger
+
+app = typer.Typer(
+    name="custos",
+    help="Custos: custody, processing and disclosure of enforcement audio/video records.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+for _module in (ledger,):
+    _module.register(app)
