@@ -23,3 +23,10 @@ class TransientStorageError(StorageError):
 
 class LedgerError(Exception):
     """The custody ledger refused an operation."""
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (undecodable media, bad parameters).
+
+    Stage functions raise it so workers record the reason once instead of retrying.
+    """

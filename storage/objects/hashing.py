@@ -36,3 +36,16 @@ def digest_chunks(chunks: Iterable[bytes], names: Sequence[str] = ("sha256",)) -
 def original_key(sha256: str) -> str:
     """Content address of an original: `originals/sha256/ab/cd/<digest>`."""
     return f"originals/sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def params_digest(params: dict[str, object]) -> str:
+    """Stable digest of stage parameters (keys sorted, compact JSON)."""
+    import json
+
+    body = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def derived_key(source_sha256: str, stage: str, params_hash: str, name: str) -> str:
+    """Deterministic key of a stage output, so a repeated job finds what it made."""
+    return f"derived/{source_sha256[:2]}/{source_sha256}/{stage}/{params_hash[:16]}/{name}"
