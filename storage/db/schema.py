@@ -6,7 +6,7 @@ an Alembic migration in `storage/db/migrations/versions`, never by `create_all`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -21,11 +21,36 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every database.
+
+    SQLite stores no zone and hands back naive values; without this a time read back
+    would compare and print differently from the one written.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: Custos stores UTC-aware times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
 
 
 class Recording(Base):
@@ -49,7 +74,7 @@ class Recording(Base):
     fps: Mapped[float | None] = mapped_column(Float)
     rotation: Mapped[int | None] = mapped_column(Integer)
     probe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    capture_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    capture_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     capture_time_source: Mapped[str | None] = mapped_column(String(32))
     device_id: Mapped[str | None] = mapped_column(String(128))
     device_kind: Mapped[str] = mapped_column(String(32), default="other")
@@ -60,19 +85,19 @@ class Recording(Base):
     proves: Mapped[str | None] = mapped_column(Text)
     incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
     missing_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ingested_by: Mapped[str] = mapped_column(String(128))
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     retention_category: Mapped[str | None] = mapped_column(String(64))
-    disposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IngestRun(Base):
     __tablename__ = "ingest_runs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
     host: Mapped[str] = mapped_column(String(255))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -93,7 +118,7 @@ class Sighting(Base):
     source_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LedgerEvent(Base):
@@ -138,10 +163,10 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     worker: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -161,4 +186,4 @@ class Derivative(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     source_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

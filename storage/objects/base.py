@@ -89,6 +89,10 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         """Remove an object; refuses WORM objects under retention or legal hold."""
 
+    def local_file(self, key: str) -> Path | None:
+        """The file holding `key` when the store is a local folder, else None."""
+        return None
+
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         """A filesystem path with the object's bytes (a temporary copy for remote stores)."""

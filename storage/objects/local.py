@@ -182,6 +182,9 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFound(key)
         return path
 
+    def local_file(self, key: str) -> Path | None:
+        return self.path_of(key)
+
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         yield self.path_of(key)

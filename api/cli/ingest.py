@@ -1,0 +1,146 @@
+"""`custos ingest` and `custos fixity`: acquisition from recorder dumps, and re-hashing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from api.cli.common import console, err_console, fail, print_json, services
+from ingest.acquire import DEVICE_KINDS, CaptureMeta, IngestCallbacks, ingest
+from ingest.fixity import fixity
+from ingest.receipt import DUPLICATE, STORED, Receipt, ReceiptEntry
+
+_STYLE = {STORED: "green", DUPLICATE: "cyan"}
+
+
+def _receipt_table(receipt: Receipt) -> Table:
+    table = Table(title=f"Custody receipt, run {receipt.run_id}", show_lines=False)
+    for column in ("file", "status", "recording", "sha256", "size", "duration", "note"):
+        table.add_column(column, overflow="fold")
+    for e in receipt.entries:
+        style = _STYLE.get(e.status, "yellow" if e.status != "unreadable" else "red")
+        note = e.reason or ""
+        if e.incomplete:
+            note = (note + "; " if note else "") + "missing: " + ", ".join(e.missing)
+        if e.resumed:
+            note = (note + "; " if note else "") + "already stored by an earlier run"
+        table.add_row(
+            Path(e.path).name,
+            f"[{style}]{e.status}[/]",
+            (e.recording_id or "")[:8],
+            (e.sha256 or "")[:16],
+            f"{e.size:,}" if e.size is not None else "",
+            f"{e.duration_s:.1f}s" if e.duration_s else "",
+            note,
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest_cmd(
+        paths: Annotated[list[Path], typer.Argument(help="files or folders (scanned recursively)")],
+        case: Annotated[str | None, typer.Option("--case", help="case number")] = None,
+        step: Annotated[str | None, typer.Option(help="case step the recordings belong to")] = None,
+        collector: Annotated[str | None, typer.Option(help="who collected the recordings")] = None,
+        location: Annotated[str | None, typer.Option(help="where they were captured")] = None,
+        proves: Annotated[str | None, typer.Option(help="what they prove")] = None,
+        device_kind: Annotated[str, typer.Option(help="|".join(DEVICE_KINDS))] = "other",
+        process: Annotated[
+            bool, typer.Option("--process/--no-process", help="queue the processing pipeline")
+        ] = True,
+        json_out: Annotated[bool, typer.Option("--json", help="print the receipt as JSON")] = False,
+    ) -> None:
+        """Acquire recorder dumps: hash once while storing write-once, probe, ledger, receipt."""
+        try:
+            meta = CaptureMeta(case, step, collector, location, proves, device_kind)
+        except ValueError as exc:
+            fail(str(exc), 2)
+        new_ids: list[str] = []
+        with services() as svc:
+            progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=json_out,
+                disable=not err_console.is_terminal,
+            )
+            files_task = progress.add_task("files", total=None)
+            bytes_task = progress.add_task("bytes", total=None)
+
+            def on_start(n_files: int, n_bytes: int) -> None:
+                progress.update(files_task, total=n_files)
+                progress.update(bytes_task, total=n_bytes)
+
+            def on_done(entry: ReceiptEntry) -> None:
+                progress.advance(files_task)
+
+            callbacks = IngestCallbacks(
+                on_start=on_start,
+                on_bytes=lambda n: progress.advance(bytes_task, n),
+                on_done=on_done,
+                on_new_recording=new_ids.append,
+            )
+            try:
+                with progress:
+                    receipt = ingest(svc, paths, meta, callbacks)
+            except FileNotFoundError as exc:
+                fail(str(exc), 2)
+            if process and new_ids:
+                from workers.pipeline import enqueue_pipeline
+
+                enqueue_pipeline(svc, new_ids)
+        if json_out:
+            print_json(receipt.to_json())
+        else:
+            console.print(_receipt_table(receipt))
+            counts = ", ".join(f"{k} {v}" for k, v in receipt.counts().items() if v)
+            console.print(f"{len(receipt.entries)} files: {counts}")
+            console.print(
+                f"receipt: {svc.settings.data_dir / 'receipts'}/receipt-{receipt.run_id}.csv"
+            )
+        if not receipt.ok:
+            raise typer.Exit(3)
+
+    @app.command("sample-dump")
+    def sample_dump_cmd(
+        folder: Annotated[Path, typer.Argument(help="where to write the sample dump")],
+        seconds: Annotated[float, typer.Option(help="length of each clip")] = 4.0,
+    ) -> None:
+        """Write a small generated recorder dump (good, duplicate, truncated, empty, fake files)."""
+        from ingest.sample_dump import make_sample_dump
+
+        made = make_sample_dump(folder, seconds)
+        console.print(f"wrote {len(made)} files under {folder}")
+
+    @app.command("fixity")
+    def fixity_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Re-hash every stored original against its recorded digest; exit 1 on any mismatch."""
+        with services() as svc:
+            report = fixity(svc)
+        if json_out:
+            print_json(report.to_json())
+        else:
+            for bad in report.failures:
+                err_console.print(
+                    f"[bold red]FIXITY FAILURE[/] {bad.recording_id} {bad.key}: {bad.problem}"
+                )
+            console.print(f"checked {report.checked} originals, {len(report.failures)} failures")
+        if report.failures:
+            raise typer.Exit(1)

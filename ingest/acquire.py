@@ -1,0 +1,436 @@
+"""Acquisition: each file is read once; the same bytes are hashed and stored write-once.
+
+Order of effects for one file, chosen so that a crash at any point loses nothing and
+duplicates nothing: (1) stream into the object store under a temp name and publish at
+the content address, (2) probe the stored bytes, (3) one transaction writes the
+recording, the sighting and the ledger event. A rerun finds (1) done and redoes (2)-(3);
+a file whose path, size and mtime match a completed sighting is not read again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.filenames import load_patterns, parse_name
+from ingest.probe import ProbeResult, probe
+from ingest.receipt import (
+    CHANGED,
+    DUPLICATE,
+    NOT_MEDIA,
+    STORED,
+    UNPLAYABLE,
+    UNREADABLE,
+    Receipt,
+    ReceiptEntry,
+)
+from ingest.scan import scan
+from ingest.sniff import MEDIA_EXTENSIONS, Sniff, sniff
+from storage.db.schema import IngestRun, Recording, Sighting
+from storage.ledger import utc_now_iso
+from storage.objects import PutResult
+from storage.services import Services
+
+DEVICE_KINDS = ("body_cam", "cctv", "interview_room", "audio", "other")
+REQUIRED_CAPTURE_FIELDS = ("case_no", "capture_time", "location", "collector", "proves")
+
+
+@dataclass(frozen=True)
+class CaptureMeta:
+    """What the recording rules require for every record; missing items mark it incomplete."""
+
+    case_no: str | None = None
+    step: str | None = None
+    collector: str | None = None
+    location: str | None = None
+    proves: str | None = None
+    device_kind: str = "other"
+
+    def __post_init__(self) -> None:
+        if self.device_kind not in DEVICE_KINDS:
+            raise ValueError(f"device kind must be one of {', '.join(DEVICE_KINDS)}")
+
+
+@dataclass
+class IngestCallbacks:
+    on_start: Callable[[int, int], None] = lambda files, nbytes: None
+    on_file: Callable[[Path, int], None] = lambda path, size: None
+    on_bytes: Callable[[int], None] = lambda n: None
+    on_done: Callable[[ReceiptEntry], None] = lambda entry: None
+    on_new_recording: Callable[[str], None] = lambda recording_id: None
+
+
+@dataclass
+class _Outcome:
+    status: str
+    reason: str | None
+    probe: ProbeResult | None = None
+    sniffed: Sniff | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _classify(path: Path, put: PutResult, result: ProbeResult | None) -> _Outcome:
+    sniffed = sniff(put.first_chunk)
+    if put.size == 0:
+        return _Outcome(UNPLAYABLE, "empty file (0 bytes)", result, sniffed)
+    if result is not None and result.playable:
+        return _Outcome(STORED, None, result, sniffed)
+    reason = result.reason if result is not None else "not probed"
+    claims_media = path.suffix.lower() in MEDIA_EXTENSIONS
+    if sniffed.format in ("mp4", "mov", "3gp") and b"moov" not in put.first_chunk:
+        reason = (
+            "truncated MP4/MOV: no moov atom (recording not finalised, e.g. the battery "
+            f"died); media data kept as stored ({reason})"
+        )
+        return _Outcome(UNPLAYABLE, reason, result, sniffed)
+    if sniffed.kind in ("video", "audio", "image"):
+        return _Outcome(
+            UNPLAYABLE,
+            f"{sniffed.format} content that cannot be decoded: {reason}",
+            result,
+            sniffed,
+        )
+    if claims_media:
+        return _Outcome(
+            UNPLAYABLE,
+            f"named {path.suffix} but the content is not a recognised media format ({reason})",
+            result,
+            sniffed,
+        )
+    return _Outcome(NOT_MEDIA, "not audio/video content; stored as an attachment", result, sniffed)
+
+
+class Ingestor:
+    """Runs one ingest: scan, acquire each file, write the receipt."""
+
+    def __init__(self, svc: Services, meta: CaptureMeta, callbacks: IngestCallbacks | None = None):
+        self.svc = svc
+        self.meta = meta
+        self.cb = callbacks or IngestCallbacks()
+        self.host = socket.gethostname()
+        self.patterns = load_patterns(svc.settings.filename_patterns_file)
+        self.zone = ZoneInfo(svc.settings.local_timezone)
+        self.run_id = str(uuid.uuid4())
+
+    # -- run ------------------------------------------------------------------------
+    def run(self, paths: Iterable[Path]) -> Receipt:
+        settings = self.svc.settings
+        files = list(scan(paths, exclude=[settings.data_dir]))
+        sizes = {}
+        for f in files:
+            try:
+                sizes[f] = f.stat().st_size
+            except OSError:
+                sizes[f] = 0
+        self.cb.on_start(len(files), sum(sizes.values()))
+        started = datetime.now(UTC)
+        self.svc.db.run(
+            lambda s: s.add(
+                IngestRun(
+                    id=self.run_id,
+                    started_at=started,
+                    actor=self.svc.actor,
+                    host=self.host,
+                    params={
+                        "paths": [str(p) for p in paths] if isinstance(paths, list) else [],
+                        "meta": self.meta.__dict__,
+                    },
+                    counts={},
+                )
+            )
+        )
+        entries: list[ReceiptEntry] = []
+        for path in files:
+            self.cb.on_file(path, sizes[path])
+            entry = self.acquire(path)
+            entries.append(entry)
+            self.cb.on_done(entry)
+        receipt = Receipt(
+            self.run_id, started.isoformat(), utc_now_iso(), self.svc.actor, self.host, entries
+        )
+
+        def finish(session: Session) -> None:
+            run = session.get(IngestRun, self.run_id)
+            assert run is not None
+            run.finished_at = datetime.now(UTC)
+            run.counts = receipt.counts()
+            self.svc.ledger.append(
+                session,
+                actor=self.svc.actor,
+                action="ingest_run",
+                subject=f"run:{self.run_id}",
+                details={"host": self.host, "counts": receipt.counts()},
+            )
+
+        self.svc.db.run(finish)
+        checkpoint = self.svc.ledger.checkpoint()
+        receipt.ledger_head = checkpoint.hash if checkpoint else None
+        return receipt
+
+    # -- one file ----------------------------------------------------------------------
+    def acquire(self, path: Path) -> ReceiptEntry:
+        try:
+            before = path.stat()
+        except OSError as exc:
+            return self._unreadable(path, None, f"cannot stat: {exc.strerror or exc}")
+        resumed = self._resume(path, before)
+        if resumed is not None:
+            self.cb.on_bytes(before.st_size)
+            return resumed
+        try:
+            with path.open("rb", buffering=0) as handle:
+                put = self.svc.store.put_content_addressed(
+                    handle, on_chunk=lambda chunk: self.cb.on_bytes(len(chunk))
+                )
+        except OSError as exc:
+            return self._unreadable(path, before, f"read failed: {exc.strerror or exc}")
+        try:
+            after = path.stat()
+            changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+        except OSError:
+            changed = True
+        changed = changed or put.size != before.st_size
+        return self._record(path, before, put, changed)
+
+    def _resume(self, path: Path, st: os.stat_result) -> ReceiptEntry | None:
+        with self.svc.db.session() as session:
+            row = session.execute(
+                select(Sighting, Recording)
+                .join(Recording, Sighting.recording_id == Recording.id)
+                .where(
+                    Sighting.source_path == str(path),
+                    Sighting.source_host == self.host,
+                    Sighting.source_size == st.st_size,
+                    Sighting.source_mtime_ns == st.st_mtime_ns,
+                )
+                .order_by(Sighting.id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        sighting, rec = row
+        entry = self._entry(path, sighting.status, sighting.reason, rec)
+        entry.resumed = True
+        return entry
+
+    def _unreadable(self, path: Path, st: os.stat_result | None, reason: str) -> ReceiptEntry:
+        def work(session: Session) -> None:
+            session.add(self._sighting(path, st, None, UNREADABLE, reason))
+            self.svc.ledger.append(
+                session,
+                actor=self.svc.actor,
+                action="unreadable",
+                subject=f"path:{path}",
+                details={"host": self.host, "reason": reason},
+            )
+
+        self.svc.db.run(work)
+        return ReceiptEntry(str(path), UNREADABLE, reason)
+
+    def _sighting(
+        self,
+        path: Path,
+        st: os.stat_result | None,
+        recording_id: str | None,
+        status: str,
+        reason: str | None,
+    ) -> Sighting:
+        return Sighting(
+            run_id=self.run_id,
+            recording_id=recording_id,
+            source_path=str(path),
+            source_host=self.host,
+            source_size=st.st_size if st else None,
+            source_mtime_ns=st.st_mtime_ns if st else None,
+            status=status,
+            reason=reason,
+            seen_at=datetime.now(UTC),
+        )
+
+    def _record(
+        self, path: Path, st: os.stat_result, put: PutResult, changed: bool
+    ) -> ReceiptEntry:
+        sha = put.digests["sha256"]
+        with self.svc.db.session() as session:
+            existing = session.scalar(select(Recording).where(Recording.sha256 == sha))
+        if existing is not None:
+            return self._duplicate(path, st, existing)
+        local = self.svc.store.local_file(put.key)
+        result = probe(local if local is not None else path) if put.size else None
+        outcome = _classify(path, put, result)
+        if changed:
+            outcome.reason = (
+                "the file changed while it was read (still being written?); the bytes read "
+                f"are stored and hashed; {outcome.reason or outcome.status}"
+            )
+            outcome.status = CHANGED
+        rec = self._new_recording(path, put, outcome)
+        try:
+            self.svc.db.run(lambda s: self._insert(s, path, st, rec, outcome))
+        except IntegrityError:
+            # Another ingest recorded the same bytes between our check and insert.
+            with self.svc.db.session() as session:
+                other = session.scalar(select(Recording).where(Recording.sha256 == sha))
+            assert other is not None
+            return self._duplicate(path, st, other)
+        if rec.status in (STORED, CHANGED) and rec.media_kind in ("video", "audio"):
+            self.cb.on_new_recording(rec.id)
+        return self._entry(path, outcome.status, outcome.reason, rec)
+
+    def _insert(
+        self, session: Session, path: Path, st: os.stat_result, rec: Recording, outcome: _Outcome
+    ) -> None:
+        session.add(rec)
+        session.flush()
+        session.add(self._sighting(path, st, rec.id, outcome.status, outcome.reason))
+        self.svc.ledger.append(
+            session,
+            actor=self.svc.actor,
+            action="acquired",
+            subject=rec.id,
+            details={
+                "source_path": str(path),
+                "host": self.host,
+                "size": rec.size,
+                "sha256": rec.sha256,
+                "sm3": rec.sm3,
+                "object_key": rec.object_key,
+                "status": outcome.status,
+                "run_id": self.run_id,
+                "case_no": rec.case_no,
+                "collector": rec.collector,
+                "location": rec.location,
+            },
+        )
+
+    def _duplicate(self, path: Path, st: os.stat_result, rec: Recording) -> ReceiptEntry:
+        reason = f"same bytes as recording {rec.id} ({rec.original_name})"
+
+        def work(session: Session) -> None:
+            session.add(self._sighting(path, st, rec.id, DUPLICATE, reason))
+            self.svc.ledger.append(
+                session,
+                actor=self.svc.actor,
+                action="duplicate_sighting",
+                subject=rec.id,
+                details={
+                    "source_path": str(path),
+                    "host": self.host,
+                    "run_id": self.run_id,
+                    "sha256": rec.sha256,
+                },
+            )
+
+        self.svc.db.run(work)
+        return self._entry(path, DUPLICATE, reason, rec)
+
+    def _capture_start(
+        self, path: Path, result: ProbeResult | None
+    ) -> tuple[datetime | None, str | None, str | None]:
+        info = parse_name(path.name, self.patterns)
+        start, source = None, None
+        if info.start is not None:
+            start = info.start if info.start.tzinfo else info.start.replace(tzinfo=self.zone)
+            start, source = start.astimezone(UTC), "file_name"
+        elif result is not None and result.creation_time is not None:
+            start, source = result.creation_time.astimezone(UTC), "container_tag"
+        device = info.device_id
+        if device is None and result is not None and result.device_tags:
+            device = next(iter(result.device_tags.values()))
+        return start, source, device
+
+    def _new_recording(self, path: Path, put: PutResult, outcome: _Outcome) -> Recording:
+        result = outcome.probe
+        start, source, device = self._capture_start(path, result)
+        video = result.video if result else None
+        meta = self.meta
+        missing = [
+            name
+            for name, value in (
+                ("case_no", meta.case_no),
+                ("capture_time", start),
+                ("location", meta.location),
+                ("collector", meta.collector),
+                ("proves", meta.proves),
+            )
+            if not value
+        ]
+        media_kind = (
+            result.media_kind
+            if result and result.playable
+            else (outcome.sniffed.kind if outcome.sniffed else "other")
+        )
+        if media_kind == "empty":
+            media_kind = "other"
+        return Recording(
+            id=str(uuid.uuid4()),
+            sha256=put.digests["sha256"],
+            sm3=put.digests.get("sm3"),
+            size=put.size,
+            object_key=put.key,
+            original_name=path.name,
+            media_kind=media_kind,
+            status=outcome.status,
+            reason=outcome.reason,
+            container=result.container if result else None,
+            duration_s=result.duration_s if result else None,
+            width=video.width if video else None,
+            height=video.height if video else None,
+            fps=video.fps if video else None,
+            rotation=video.rotation if video else None,
+            probe=result.to_json() if result else {},
+            capture_start=start,
+            capture_time_source=source,
+            device_id=device,
+            device_kind=meta.device_kind,
+            case_no=meta.case_no,
+            step=meta.step,
+            collector=meta.collector,
+            location=meta.location,
+            proves=meta.proves,
+            incomplete=bool(missing),
+            missing_fields=missing,
+            ingested_at=datetime.now(UTC),
+            ingested_by=self.svc.actor,
+            legal_hold=False,
+        )
+
+    @staticmethod
+    def _entry(path: Path, status: str, reason: str | None, rec: Recording) -> ReceiptEntry:
+        return ReceiptEntry(
+            path=str(path),
+            status=status,
+            reason=reason,
+            recording_id=rec.id,
+            sha256=rec.sha256,
+            sm3=rec.sm3,
+            size=rec.size,
+            duration_s=rec.duration_s,
+            media_kind=rec.media_kind,
+            capture_start=rec.capture_start.isoformat() if rec.capture_start else None,
+            device_id=rec.device_id,
+            incomplete=rec.incomplete,
+            missing=list(rec.missing_fields or []),
+        )
+
+
+def ingest(
+    svc: Services, paths: list[Path], meta: CaptureMeta, callbacks: IngestCallbacks | None = None
+) -> Receipt:
+    """Ingest `paths` (files or folders) and return the custody receipt."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(map(str, missing))}")
+    receipt = Ingestor(svc, meta, callbacks).run(paths)
+    receipt.write(svc.settings.data_dir / "receipts")
+    return receipt
