@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,10 +121,12 @@ class Ingestor:
         self.patterns = load_patterns(svc.settings.filename_patterns_file)
         self.zone = ZoneInfo(svc.settings.local_timezone)
         self.run_id = str(uuid.uuid4())
+        self._started: datetime | None = None
 
     # -- run ------------------------------------------------------------------------
-    def run(self, paths: Iterable[Path]) -> Receipt:
+    def run(self, paths: list[Path]) -> Receipt:
         settings = self.svc.settings
+        self.svc.store.clean_orphans()
         files = list(scan(paths, exclude=[settings.data_dir]))
         sizes = {}
         for f in files:
@@ -133,22 +135,7 @@ class Ingestor:
             except OSError:
                 sizes[f] = 0
         self.cb.on_start(len(files), sum(sizes.values()))
-        started = datetime.now(UTC)
-        self.svc.db.run(
-            lambda s: s.add(
-                IngestRun(
-                    id=self.run_id,
-                    started_at=started,
-                    actor=self.svc.actor,
-                    host=self.host,
-                    params={
-                        "paths": [str(p) for p in paths] if isinstance(paths, list) else [],
-                        "meta": self.meta.__dict__,
-                    },
-                    counts={},
-                )
-            )
-        )
+        started = self._ensure_run([str(p) for p in paths])
         entries: list[ReceiptEntry] = []
         for path in files:
             self.cb.on_file(path, sizes[path])
@@ -177,8 +164,24 @@ class Ingestor:
         receipt.ledger_head = checkpoint.hash if checkpoint else None
         return receipt
 
+    def _ensure_run(self, paths: list[str] | None = None) -> datetime:
+        if self._started is None:
+            started = datetime.now(UTC)
+            run = IngestRun(
+                id=self.run_id,
+                started_at=started,
+                actor=self.svc.actor,
+                host=self.host,
+                params={"paths": paths or [], "meta": self.meta.__dict__},
+                counts={},
+            )
+            self.svc.db.run(lambda s: s.add(run))
+            self._started = started
+        return self._started
+
     # -- one file ----------------------------------------------------------------------
     def acquire(self, path: Path) -> ReceiptEntry:
+        self._ensure_run()
         try:
             before = path.stat()
         except OSError as exc:

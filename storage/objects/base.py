@@ -89,6 +89,10 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         """Remove an object; refuses WORM objects under retention or legal hold."""
 
+    def clean_orphans(self) -> int:
+        """Remove partial writes left by a crashed writer; returns how many were removed."""
+        return 0
+
     def local_file(self, key: str) -> Path | None:
         """The file holding `key` when the store is a local folder, else None."""
         return None

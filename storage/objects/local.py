@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat as stat_mod
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,16 @@ from storage.objects.hashing import MultiHasher, original_key
 
 _HOLD_SUFFIX = ".legal-hold"
 _RETAIN_SUFFIX = ".retain-until"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -57,15 +66,16 @@ class LocalObjectStore(ObjectStore):
             raise ValueError(f"invalid object key {key!r}")
         return self.root / key
 
-    def clean_orphans(self, older_than_s: float = 0.0) -> int:
-        """Remove temp files left by a crashed writer."""
+    def clean_orphans(self) -> int:
+        """Remove temp files whose writing process is gone (a crash or kill -9)."""
         removed = 0
-        cutoff = time.time() - older_than_s
         for path in self._tmp.iterdir():
+            pid_text = path.name.split("-", 1)[0]
+            if pid_text.isdigit() and _alive(int(pid_text)):
+                continue
             with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime <= cutoff:
-                    path.unlink()
-                    removed += 1
+                path.unlink()
+                removed += 1
         return removed
 
     def _write_temp(
