@@ -142,7 +142,7 @@ def test_missing_path_is_a_clear_error(svc_sqlite: Services, tmp_path: Path) -> 
 def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(tmp_path: Path) -> None:
     src = tmp_path / "big"
     src.mkdir()
-    for i in range(6):  # ~6 x 48 MiB of incompressible data in valid-looking files
+    for i in range(8):  # ~8 x 48 MiB of incompressible data in valid-looking files
         with (src / f"BWC0042_2026110314{i:02d}00_{i:04d}.MP4").open("wb") as out:
             out.write(os.urandom(48 * 1024 * 1024))
     env = {**os.environ, "CUSTOS_DATA_DIR": str(tmp_path / "data")}
@@ -161,7 +161,13 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(tmp_path: Path) -> Non
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    time.sleep(4.0)
+    originals = tmp_path / "data" / "objects" / "originals"
+    deadline = time.monotonic() + 120
+    # Kill once the first object is published, i.e. in the middle of the run.
+    while time.monotonic() < deadline and proc.poll() is None:
+        if originals.exists() and any(p.is_file() for p in originals.rglob("*")):
+            break
+        time.sleep(0.02)
     assert proc.poll() is None, "ingest finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -176,7 +182,7 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(tmp_path: Path) -> Non
     key = [(f["path"], f["status"], f["sha256"], f["size"]) for f in clean["files"]]
     assert [(f["path"], f["status"], f["sha256"], f["size"]) for f in resumed["files"]] == key
     objects = list((tmp_path / "data" / "objects" / "originals").rglob("*"))
-    assert len([p for p in objects if p.is_file()]) == 6
+    assert len([p for p in objects if p.is_file()]) == 8
     assert not list((tmp_path / "data" / "objects" / "tmp").iterdir())
     verify = subprocess.run(
         [sys.executable, "-m", "api", "ledger", "verify"],

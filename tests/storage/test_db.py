@@ -18,8 +18,11 @@ def test_sqlite_is_durable_and_checks_foreign_keys(svc_sqlite: Services) -> None
 
 def test_times_come_back_aware_utc(svc: Services) -> None:
     local = datetime(2026, 11, 3, 22, 15, tzinfo=timezone(timedelta(hours=8)))
-    svc.db.run(lambda s: s.add(IngestRun(id="r1", started_at=local, actor="a", host="h",
-                                         params={}, counts={})))
+    svc.db.run(
+        lambda s: s.add(
+            IngestRun(id="r1", started_at=local, actor="a", host="h", params={}, counts={})
+        )
+    )
     with svc.db.session() as session:
         run = session.get(IngestRun, "r1")
         assert run is not None
@@ -32,7 +35,17 @@ def test_naive_times_are_refused(svc_sqlite: Services) -> None:
     from sqlalchemy.exc import StatementError
 
     with pytest.raises(StatementError, match="naive"):
-        svc_sqlite.db.run(lambda s: s.add(IngestRun(
-            id="r2", started_at=datetime(2026, 1, 1), actor="a", host="h", params={}, counts={}
-        )), retries=1)
+        svc_sqlite.db.run(
+            lambda s: s.add(
+                IngestRun(
+                    id="r2",
+                    started_at=datetime(2026, 1, 1),
+                    actor="a",
+                    host="h",
+                    params={},
+                    counts={},
+                )
+            ),
+            retries=1,
+        )
     assert datetime.now(UTC)
