@@ -1,0 +1,72 @@
+"""Look-ups shared by the commands: cases, steps and recordings by the names people use."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.errors import Ambiguous, NotFound
+from cases.tables import Case, Step
+from storage.db.schema import Recording
+
+_MIN_PREFIX = 8
+
+
+def find_case(session: Session, case_no: str) -> Case:
+    case = session.scalar(select(Case).where(Case.case_no == case_no))
+    if case is None:
+        raise NotFound(f"no case {case_no!r}")
+    return case
+
+
+def find_recording(session: Session, ref: str) -> Recording:
+    """A recording by id, SHA-256 (or a prefix of at least 8 digits) or original file name."""
+    ref = ref.strip()
+    found = session.get(Recording, ref)
+    if found is not None:
+        return found
+    lowered = ref.lower()
+    if len(lowered) >= _MIN_PREFIX and all(c in "0123456789abcdef" for c in lowered):
+        rows = list(
+            session.scalars(select(Recording).where(Recording.sha256.startswith(lowered)).limit(2))
+        )
+        if len(rows) == 1:
+            return rows[0]
+        if len(rows) > 1:
+            raise Ambiguous(f"digest prefix {ref!r} matches several recordings")
+    rows = list(session.scalars(select(Recording).where(Recording.original_name == ref).limit(2)))
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        raise Ambiguous(f"several recordings are named {ref!r}; use the id or digest")
+    raise NotFound(f"no recording {ref!r} (give its id, SHA-256 or file name)")
+
+
+def find_step(session: Session, ref: str, case_no: str | None = None) -> Step:
+    """A step by numeric id, `CASE_NO:KEY`, or a key within `case_no`."""
+    ref = ref.strip()
+    if ref.isdigit() and case_no is None:
+        step = session.get(Step, int(ref))
+        if step is None:
+            raise NotFound(f"no step with id {ref}")
+        return step
+    if ":" in ref:
+        case_no, ref = ref.rsplit(":", 1)
+    query = select(Step).join(Case, Case.id == Step.case_id).where(Step.key == ref)
+    if case_no is not None:
+        query = query.where(Case.case_no == case_no)
+    rows = list(session.scalars(query.limit(2)))
+    if not rows:
+        where = f" in case {case_no!r}" if case_no else ""
+        raise NotFound(f"no step {ref!r}{where}")
+    if len(rows) > 1:
+        raise Ambiguous(f"step key {ref!r} exists in several cases; write CASE_NO:{ref}")
+    return rows[0]
+
+
+def case_steps(session: Session, case: Case) -> list[Step]:
+    return list(
+        session.scalars(
+            select(Step).where(Step.case_id == case.id).order_by(Step.start_at, Step.key)
+        )
+    )

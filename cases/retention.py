@@ -1,0 +1,319 @@
+"""Retention: when a record may be disposed of, legal holds, and approved disposal.
+
+Nothing is due while it is under legal hold or belongs to a case that is still open
+(a case number Custos does not know counts as open: it cannot be shown closed).
+Disposal needs a second person's approval, is written to the custody ledger, and
+deletes stored bytes only through the object store, which refuses held or
+still-retained (WORM) objects.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.errors import CasesError, ConfigFileError, DisposalRefused
+from cases.tables import CASE_CLOSED, LINK_REJECTED, Case, Disposal, Link, Step
+from cases.times import as_utc, iso, maybe_utc
+from storage.db.schema import Derivative, Recording
+from storage.errors import ObjectLocked, ObjectNotFound
+from storage.ledger import Ledger
+from storage.objects import ObjectStore
+
+DEFAULT_POLICY = Path(__file__).with_name("retention.yaml")
+
+
+@dataclass(frozen=True)
+class Period:
+    days: int = 0
+    months: int = 0
+    years: int = 0
+    permanent: bool = False
+
+    def after(self, start: datetime) -> datetime | None:
+        """`start` plus this period (calendar months and years); None when permanent."""
+        if self.permanent:
+            return None
+        month_index = start.month - 1 + self.months + 12 * self.years
+        year, month = start.year + month_index // 12, month_index % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day) + timedelta(days=self.days)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    categories: dict[str, Period]
+    default_category: str
+    case_category: str
+    source: str = "<memory>"
+
+
+def parse_policy(data: Any, source: str = "<memory>") -> RetentionPolicy:
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
+        raise ConfigFileError(f"{source}: expected `categories` mapping names to periods")
+    unknown = set(data) - {"version", "default_category", "case_category", "categories"}
+    if unknown:
+        raise ConfigFileError(f"{source}: unknown keys {sorted(unknown)}")
+    categories: dict[str, Period] = {}
+    for name, spec in data["categories"].items():
+        if not isinstance(spec, dict) or set(spec) - {"days", "months", "years", "permanent"}:
+            raise ConfigFileError(
+                f"{source}: category {name!r} takes days, months, years or permanent"
+            )
+        numbers = {k: spec.get(k, 0) for k in ("days", "months", "years")}
+        if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in numbers.values()):
+            raise ConfigFileError(f"{source}: category {name!r}: periods are whole numbers >= 0")
+        permanent = spec.get("permanent", False) is True
+        if not permanent and not any(numbers.values()):
+            raise ConfigFileError(f"{source}: category {name!r} has no period")
+        categories[str(name)] = Period(permanent=permanent, **numbers)
+    default = str(data.get("default_category", "routine"))
+    case_category = str(data.get("case_category", default))
+    for name in (default, case_category):
+        if name not in categories:
+            raise ConfigFileError(f"{source}: category {name!r} is not defined")
+    return RetentionPolicy(categories, default, case_category, source)
+
+
+def load_policy(path: Path | None = None, data_dir: Path | None = None) -> RetentionPolicy:
+    """The policy at `path`, else `data_dir/retention.yaml`, else the packaged default."""
+    if path is None and data_dir is not None and (data_dir / "retention.yaml").is_file():
+        path = data_dir / "retention.yaml"
+    path = path or DEFAULT_POLICY
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigFileError(f"cannot read retention policy {path}: {exc}") from exc
+    return parse_policy(data, str(path))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Where one recording stands; `state` is due, held, open_case, running, permanent,
+    disposed or unknown_category."""
+
+    recording_id: str
+    name: str
+    state: str
+    category: str
+    clock_start: datetime
+    retention_end: datetime | None
+    cases: tuple[str, ...]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class _CaseState:
+    case_no: str
+    open: bool
+    closed_at: datetime | None
+
+
+def _case_states(session: Session) -> dict[str, _CaseState]:
+    rows = session.execute(select(Case.case_no, Case.status, Case.closed_at)).tuples()
+    states = {}
+    for case_no, status, closed_at in rows:
+        closed = status == CASE_CLOSED and closed_at is not None
+        states[case_no] = _CaseState(case_no, not closed, maybe_utc(closed_at))
+    return states
+
+
+def _linked_cases(session: Session, recording_ids: Iterable[str] | None) -> dict[str, set[str]]:
+    query = (
+        select(Link.recording_id, Case.case_no)
+        .join(Step, Step.id == Link.step_id)
+        .join(Case, Case.id == Step.case_id)
+        .where(Link.status != LINK_REJECTED)
+    )
+    if recording_ids is not None:
+        query = query.where(Link.recording_id.in_(list(recording_ids)))
+    result: dict[str, set[str]] = {}
+    for rec_id, case_no in session.execute(query).tuples():
+        result.setdefault(rec_id, set()).add(case_no)
+    return result
+
+
+def assess(
+    rec: Recording,
+    policy: RetentionPolicy,
+    now: datetime,
+    cases: dict[str, _CaseState],
+    linked: set[str],
+) -> Assessment:
+    refs = set(linked) | ({rec.case_no} if rec.case_no else set())
+    category = rec.retention_category or (policy.case_category if refs else policy.default_category)
+    start = as_utc(rec.capture_start or rec.ingested_at)
+    states = [cases.get(no, _CaseState(no, True, None)) for no in sorted(refs)]
+    for state in states:
+        if state.closed_at is not None:
+            start = max(start, state.closed_at)
+
+    def result(state: str, end: datetime | None, detail: str = "") -> Assessment:
+        return Assessment(
+            rec.id, rec.original_name, state, category, start, end, tuple(sorted(refs)), detail
+        )
+
+    if rec.disposed_at is not None:
+        return result("disposed", None, f"disposed at {iso(rec.disposed_at)}")
+    period = policy.categories.get(category)
+    if period is None:
+        return result("unknown_category", None, f"no retention period for {category!r}")
+    end = period.after(start)
+    if rec.legal_hold:
+        return result("held", end, "under legal hold")
+    open_cases = [s.case_no for s in states if s.open]
+    if open_cases:
+        return result("open_case", end, f"belongs to open case {', '.join(open_cases)}")
+    if end is None:
+        return result("permanent", None, f"{category} records are kept permanently")
+    if end > now:
+        return result("running", end, f"retained until {iso(end)}")
+    return result("due", end)
+
+
+def assess_all(
+    session: Session, policy: RetentionPolicy, now: datetime | None = None
+) -> list[Assessment]:
+    now = now or datetime.now(UTC)
+    cases = _case_states(session)
+    linked = _linked_cases(session, None)
+    recs = session.scalars(
+        select(Recording).where(Recording.disposed_at.is_(None)).order_by(Recording.ingested_at)
+    )
+    return [assess(r, policy, now, cases, linked.get(r.id, set())) for r in recs]
+
+
+def due(session: Session, policy: RetentionPolicy, now: datetime | None = None) -> list[Assessment]:
+    """Recordings whose retention has ended and that nothing holds back."""
+    return [a for a in assess_all(session, policy, now) if a.state == "due"]
+
+
+def assess_one(
+    session: Session, rec: Recording, policy: RetentionPolicy, now: datetime | None = None
+) -> Assessment:
+    now = now or datetime.now(UTC)
+    linked = _linked_cases(session, [rec.id]).get(rec.id, set())
+    return assess(rec, policy, now, _case_states(session), linked)
+
+
+def dispose(
+    session: Session,
+    store: ObjectStore,
+    ledger: Ledger,
+    rec: Recording,
+    policy: RetentionPolicy,
+    *,
+    actor: str,
+    approved_by: str,
+    reason: str,
+    now: datetime | None = None,
+) -> Disposal:
+    """Dispose of a due recording: delete its original and derived copies, mark it
+    disposed and ledger who asked, who approved and why.
+
+    Runs inside the caller's transaction, which rolls back on any error.
+    """
+    now = now or datetime.now(UTC)
+    if not reason.strip():
+        raise DisposalRefused("a disposal needs a reason")
+    if not approved_by.strip() or approved_by.strip().casefold() == actor.strip().casefold():
+        raise DisposalRefused(f"a second person must approve; {actor} cannot approve their own")
+    verdict = assess_one(session, rec, policy, now)
+    if verdict.state != "due":
+        raise DisposalRefused(f"{rec.original_name} is not due for disposal: {verdict.detail}")
+    assert verdict.retention_end is not None
+    derived = [
+        d.object_key
+        for d in session.scalars(select(Derivative).where(Derivative.recording_id == rec.id))
+    ]
+    # Check every object before deleting any, so a refusal leaves everything in place.
+    present: list[str] = []
+    for key in [*derived, rec.object_key]:
+        info = store.stat(key)
+        if info is None:
+            continue
+        if info.legal_hold:
+            raise DisposalRefused(f"{key} is under legal hold in the object store")
+        if info.retain_until is not None and info.retain_until > now:
+            raise DisposalRefused(
+                f"the object store retains {key} until {iso(info.retain_until)}; "
+                "it cannot be deleted before then"
+            )
+        present.append(key)
+    rec.disposed_at = now
+    disposal = Disposal(
+        recording_id=rec.id,
+        sha256=rec.sha256,
+        object_key=rec.object_key,
+        category=verdict.category,
+        retention_end=verdict.retention_end,
+        requested_by=actor,
+        approved_by=approved_by.strip(),
+        reason=reason.strip(),
+        disposed_at=now,
+        object_deleted=rec.object_key in present,
+        deleted_keys=present,
+    )
+    session.add(disposal)
+    # Ledger first, delete last: if the database refuses, nothing has been deleted yet.
+    event = ledger.append(
+        session,
+        actor=actor,
+        action="recording.disposed",
+        subject=rec.id,
+        details={
+            "sha256": rec.sha256,
+            "category": verdict.category,
+            "retention_end": iso(verdict.retention_end),
+            "approved_by": disposal.approved_by,
+            "reason": disposal.reason,
+            "deleted": present,
+            "original_deleted": disposal.object_deleted,
+        },
+    )
+    disposal.ledger_seq = event.seq
+    session.flush()
+    for key in present:
+        try:
+            store.delete(key)
+        except ObjectNotFound:
+            continue
+        except ObjectLocked as exc:
+            raise DisposalRefused(f"the object store refused to delete {key}: {exc}") from exc
+    return disposal
+
+
+def set_hold(
+    session: Session,
+    store: ObjectStore,
+    ledger: Ledger,
+    rec: Recording,
+    *,
+    on: bool,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Place or lift a legal hold on the original, in the store and in the database."""
+    if rec.disposed_at is not None:
+        raise CasesError(f"{rec.original_name} was disposed of at {iso(rec.disposed_at)}")
+    try:
+        store.set_legal_hold(rec.object_key, on)
+    except ObjectNotFound as exc:
+        raise CasesError(f"the original of {rec.original_name} is not in the store") from exc
+    rec.legal_hold = on
+    ledger.append(
+        session,
+        actor=actor,
+        action="recording.legal_hold.set" if on else "recording.legal_hold.lifted",
+        subject=rec.id,
+        details={"sha256": rec.sha256, "reason": reason},
+    )
+    session.flush()
