@@ -1,0 +1,597 @@
+"""Pure functions that build ffmpeg/ffprobe argument lists for the normalise stage.
+
+Nothing here runs a process, so every decision (copy or encode, which filters, which
+outputs) is unit-tested as a list of strings. One ffmpeg invocation makes every output:
+the original is decoded once and `split`/`asplit` feed the mezzanine, proxy, poster,
+thumbnail strip and speech audio, which is much faster than decoding once per output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+# Every command reads local files only: no network protocol can be reached even if a
+# container (HLS playlist, MOV reference) points at one.
+PROTOCOL_WHITELIST = "file,pipe"
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
+# Demuxers that open further resources named inside the file: refused outright.
+REFUSED_DEMUXERS = frozenset({"hls", "applehttp", "concat", "dash", "ffmetadata", "tee"})
+# Still images and raw image pipes are not recordings to normalise.
+IMAGE_DEMUXER_SUFFIX = "_pipe"
+
+OUTPUT_NAMES = {
+    "mezzanine": "mezzanine.mp4",
+    "proxy": "proxy.mp4",
+    "poster": "poster.jpg",
+    "thumbs": "thumbs.jpg",
+    "thumbs_vtt": "thumbs.vtt",
+    "audio16k": "audio16k.wav",
+    "peaks": "peaks.json",
+}
+ALL_OUTPUTS = ("mezzanine", "proxy", "poster", "thumbs", "audio16k", "peaks")
+
+# What a browser plays from MP4 without help: stream copy is only safe for these.
+_COPYABLE_VIDEO_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
+_COPYABLE_AAC_PROFILES = frozenset({"LC", "HE-AAC", "HE-AACv2"})
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    index: int
+    codec: str
+    pix_fmt: str | None
+    width: int
+    height: int
+    rotation: int = 0  # clockwise degrees, normalised to 0/90/180/270
+    sar: Fraction = Fraction(1)
+    frame_rate: Fraction | None = None  # average rate, what a viewer sees
+    base_rate: Fraction | None = None  # r_frame_rate, the timestamp grid
+    field_order: str | None = None
+    profile: str | None = None
+
+    @property
+    def variable_rate(self) -> bool:
+        if self.frame_rate is None or self.base_rate is None or self.frame_rate == 0:
+            return False
+        return abs(self.frame_rate - self.base_rate) / self.frame_rate > Fraction(1, 100)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tt", "bb", "tb", "bt")
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: rotation applied, non-square pixels widened."""
+        width = round(self.width * self.sar) if self.sar > 0 else self.width
+        if self.rotation in (90, 270):
+            return self.height, width
+        return width, self.height
+
+    @property
+    def coded_display_size(self) -> tuple[int, int]:
+        """Pixel size after rotation but before any SAR correction (what the encoder sees)."""
+        if self.rotation in (90, 270):
+            return self.height, self.width
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    index: int
+    codec: str
+    profile: str | None = None
+    channels: int = 0
+    sample_rate: int = 0
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    format_name: str
+    duration_s: float | None
+    video: VideoStream | None
+    audio: AudioStream | None
+    size: int | None = None
+
+    @property
+    def audio_only(self) -> bool:
+        return self.video is None and self.audio is not None
+
+
+def probe_args(src: Path, *, ffprobe: str = "ffprobe") -> list[str]:
+    return [
+        ffprobe,
+        *GLOBAL_ARGS[1:],  # ffprobe never reads stdin and has no -nostdin
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        input_url(src),
+    ]
+
+
+def input_url(path: Path) -> str:
+    # The `file:` prefix stops a name such as "subfile:..." or "-x" being read as
+    # a protocol or an option.
+    return f"file:{path.resolve()}"
+
+
+def _fraction(text: object) -> Fraction | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = Fraction(text.replace(":", "/"))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _float(text: object) -> float | None:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _int(text: object, default: int = 0) -> int:
+    try:
+        return int(text)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return default
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Clockwise display rotation from the display matrix (or the old `rotate` tag)."""
+    degrees: float | None = None
+    for side in stream.get("side_data_list") or []:
+        if isinstance(side, dict) and "rotation" in side:
+            # ffprobe prints the matrix angle counter-clockwise.
+            degrees = -float(side["rotation"])
+            break
+    if degrees is None:
+        tag = (stream.get("tags") or {}).get("rotate")
+        if tag is not None:
+            degrees = float(tag)
+    if degrees is None:
+        return 0
+    return int(round(degrees / 90.0)) * 90 % 360
+
+
+def parse_probe(data: dict[str, Any]) -> MediaInfo:
+    """Pick the streams normalise works on from ffprobe's JSON."""
+    fmt = data.get("format") or {}
+    video: VideoStream | None = None
+    audio: AudioStream | None = None
+    durations: list[float] = []
+    for stream in data.get("streams") or []:
+        kind = stream.get("codec_type")
+        if (stream.get("disposition") or {}).get("attached_pic"):
+            continue  # cover art in an audio file is not a video track
+        duration = _float(stream.get("duration"))
+        if kind == "video" and video is None and _int(stream.get("width")) > 0:
+            video = VideoStream(
+                index=_int(stream.get("index")),
+                codec=str(stream.get("codec_name") or "unknown"),
+                pix_fmt=stream.get("pix_fmt"),
+                width=_int(stream.get("width")),
+                height=_int(stream.get("height")),
+                rotation=_rotation(stream),
+                sar=_fraction(stream.get("sample_aspect_ratio")) or Fraction(1),
+                frame_rate=_fraction(stream.get("avg_frame_rate")),
+                base_rate=_fraction(stream.get("r_frame_rate")),
+                field_order=stream.get("field_order"),
+                profile=stream.get("profile"),
+            )
+            if duration:
+                durations.append(duration)
+        elif kind == "audio" and audio is None:
+            audio = AudioStream(
+                index=_int(stream.get("index")),
+                codec=str(stream.get("codec_name") or "unknown"),
+                profile=stream.get("profile"),
+                channels=_int(stream.get("channels")),
+                sample_rate=_int(stream.get("sample_rate")),
+            )
+            if duration:
+                durations.append(duration)
+    duration_s = _float(fmt.get("duration")) or (max(durations) if durations else None)
+    return MediaInfo(
+        format_name=str(fmt.get("format_name") or "unknown"),
+        duration_s=duration_s,
+        video=video,
+        audio=audio,
+        size=_int(fmt.get("size")) or None,
+    )
+
+
+def refusal_reason(info: MediaInfo) -> str | None:
+    """Why this media cannot be normalised, or None when it can."""
+    demuxer = info.format_name.split(",")[0]
+    if demuxer in REFUSED_DEMUXERS:
+        return f"container {demuxer!r} refers to other resources; refused"
+    if demuxer == "image2" or demuxer.endswith(IMAGE_DEMUXER_SUFFIX):
+        return f"still image ({demuxer}), not an audio/video recording"
+    if info.video is None and info.audio is None:
+        return "no audio or video stream"
+    return None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Encoder settings; everything that changes the bytes of an output lives here."""
+
+    video_encoder: str = "libx264"  # or h264_nvenc on a GPU host
+    preset: str = "veryfast"
+    crf: int = 20
+    gop_s: float = 4.0  # keyframe spacing: short enough for snappy seeking
+    audio_bitrate: str = "128k"
+    proxy_height: int = 360
+    proxy_preset: str = "superfast"
+    proxy_crf: int = 28
+    proxy_audio_bitrate: str = "64k"
+    poster_fraction: float = 0.1
+    poster_min_duration_s: float = 2.0  # shorter clips use their first frame
+    poster_quality: int = 3  # mjpeg qscale, 2 (best) .. 31
+    thumb_width: int = 160
+    thumb_interval_s: float = 2.0
+    thumb_max: int = 100
+    thumb_columns: int = 10
+    thumb_quality: int = 5
+    speech_rate: int = 16000
+    speech_codec: str = "pcm_s16le"  # or "flac"
+    deinterlace: bool = True
+
+
+@dataclass(frozen=True)
+class ThumbGrid:
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+    duration_s: float
+
+    @property
+    def rate(self) -> Fraction:
+        """Frames per second that picks `count` evenly spaced frames."""
+        millis = max(1, round(self.duration_s * 1000))
+        return Fraction(self.count * 1000, millis)
+
+    def cue(self, i: int) -> tuple[float, float, int, int]:
+        """(start, end, x, y) of tile i."""
+        step = self.duration_s / self.count
+        x = (i % self.columns) * self.tile_width
+        y = (i // self.columns) * self.tile_height
+        return i * step, min(self.duration_s, (i + 1) * step), x, y
+
+
+@dataclass(frozen=True)
+class Plan:
+    outputs: tuple[str, ...]
+    copy_video: bool
+    copy_audio: bool
+    duration_s: float
+    poster_at_s: float = 0.0
+    proxy_height: int = 0
+    thumbs: ThumbGrid | None = None
+    pad_to_even: bool = False
+    deinterlace: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ffmpeg_outputs(self) -> tuple[str, ...]:
+        """Outputs written by the ffmpeg invocation (peaks and VTT are made in Python)."""
+        return tuple(o for o in self.outputs if o not in ("peaks", "thumbs_vtt"))
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def video_copyable(video: VideoStream) -> bool:
+    width, height = video.width, video.height
+    return (
+        video.codec == "h264"
+        and video.pix_fmt in _COPYABLE_VIDEO_PIX_FMTS
+        and video.rotation == 0
+        and not video.interlaced
+        and width % 2 == 0
+        and height % 2 == 0
+    )
+
+
+def audio_copyable(audio: AudioStream) -> bool:
+    return (
+        audio.codec == "aac"
+        and (audio.profile or "LC") in _COPYABLE_AAC_PROFILES
+        and 0 < audio.channels <= 2
+    )
+
+
+def thumb_grid(duration_s: float, display: tuple[int, int], opts: EncodeOptions) -> ThumbGrid:
+    count = max(1, min(opts.thumb_max, math.ceil(duration_s / opts.thumb_interval_s)))
+    columns = max(1, min(count, opts.thumb_columns))
+    rows = math.ceil(count / columns)
+    width, height = display
+    tile_width = _even(opts.thumb_width)
+    tile_height = _even(opts.thumb_width * height / width) if width > 0 else tile_width
+    return ThumbGrid(count, columns, rows, tile_width, tile_height, duration_s)
+
+
+def plan_normalise(
+    info: MediaInfo, opts: EncodeOptions, wanted: Sequence[str] = ALL_OUTPUTS
+) -> Plan:
+    """Decide which outputs to make and how; the one place for those rules."""
+    unknown = set(wanted) - set(ALL_OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {ALL_OUTPUTS}")
+    duration = info.duration_s or 0.0
+    video, audio = info.video, info.audio
+    if video is None:
+        # Audio-only records: speech audio and a waveform, nothing to look at.
+        outputs = tuple(o for o in ("audio16k", "peaks") if o in wanted)
+        return Plan(outputs=outputs, copy_video=False, copy_audio=False, duration_s=duration)
+    keep = [o for o in ALL_OUTPUTS if o in wanted and o != "peaks"]
+    if audio is None and "audio16k" in keep:
+        keep.remove("audio16k")
+    if "thumbs" in keep:
+        keep.insert(keep.index("thumbs") + 1, "thumbs_vtt")
+    display = video.display_size
+    coded = video.coded_display_size
+    notes: list[str] = []
+    copy_video = "mezzanine" in keep and video_copyable(video)
+    copy_audio = "mezzanine" in keep and audio is not None and audio_copyable(audio)
+    if copy_video:
+        notes.append("video stream copied")
+    if copy_audio:
+        notes.append("audio stream copied")
+    poster_at = 0.0
+    if duration >= opts.poster_min_duration_s:
+        poster_at = round(duration * opts.poster_fraction, 3)
+    return Plan(
+        outputs=tuple(keep),
+        copy_video=copy_video,
+        copy_audio=copy_audio,
+        duration_s=duration,
+        poster_at_s=poster_at,
+        proxy_height=min(_even(opts.proxy_height), _even(display[1]) if display[1] > 1 else 2),
+        thumbs=thumb_grid(duration, display, opts) if "thumbs" in keep and duration > 0 else None,
+        pad_to_even=coded[0] % 2 == 1 or coded[1] % 2 == 1,
+        deinterlace=opts.deinterlace and video.interlaced,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _video_encoder_args(
+    opts: EncodeOptions, *, preset: str, crf: int, gop: int | None
+) -> list[str]:
+    if opts.video_encoder == "h264_nvenc":
+        # NVENC has no CRF; constant-quality VBR is its nearest equivalent.
+        args = ["-c:v", "h264_nvenc", "-preset", "p4", "-rc", "vbr", "-cq", str(crf + 3)]
+        args += ["-b:v", "0", "-profile:v", "high"]
+    else:
+        args = ["-c:v", opts.video_encoder, "-preset", preset, "-crf", str(crf)]
+        args += ["-profile:v", "high"]
+    if gop:
+        args += ["-g", str(gop)]
+    # passthrough: every decoded frame keeps its timestamp, so VFR stays VFR and the
+    # duration matches the original instead of being resampled to a nominal rate.
+    return [*args, "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+
+
+def _threads(threads: int) -> list[str]:
+    return ["-threads", str(threads)] if threads > 0 else []
+
+
+def _mp4_args() -> list[str]:
+    return ["-movflags", "+faststart", "-max_muxing_queue_size", "4096", "-f", "mp4"]
+
+
+def _audio_channels(audio: AudioStream) -> list[str]:
+    return ["-ac", "2"] if audio.channels > 2 else []
+
+
+def output_path(out_dir: Path, kind: str, opts: EncodeOptions | None = None) -> Path:
+    name = OUTPUT_NAMES[kind]
+    if kind == "audio16k" and opts is not None and opts.speech_codec == "flac":
+        name = "audio16k.flac"
+    return out_dir / name
+
+
+def output_url(path: Path) -> str:
+    return f"file:{path.resolve()}"
+
+
+def normalise_args(
+    src: Path,
+    out_dir: Path,
+    info: MediaInfo,
+    plan: Plan,
+    opts: EncodeOptions,
+    *,
+    threads: int = 0,
+    ffmpeg: str = "ffmpeg",
+    progress: bool = True,
+) -> list[str]:
+    """One ffmpeg command writing every output of `plan` into `out_dir`."""
+    outs = set(plan.ffmpeg_outputs)
+    if not outs:
+        raise ValueError("plan has no ffmpeg outputs")
+    video, audio = info.video, info.audio
+    args = [ffmpeg, *GLOBAL_ARGS, "-nostats", "-y"]
+    if progress:
+        args += ["-progress", "pipe:1"]
+    args += [*_threads(threads), "-protocol_whitelist", PROTOCOL_WHITELIST, "-i", input_url(src)]
+
+    graph: list[str] = []
+    # Video branches that need decoded frames, in output order.
+    vbranches: list[str] = []
+    if video is not None:
+        if "mezzanine" in outs and not plan.copy_video:
+            vbranches.append("vm")
+        vbranches += [
+            b for b, o in (("vp", "proxy"), ("vo", "poster"), ("vt", "thumbs")) if o in outs
+        ]
+    if video is not None and vbranches:
+        head = f"[0:{video.index}]"
+        pre = "yadif=mode=send_frame:deint=interlaced," if plan.deinterlace else ""
+        labels = "".join(f"[{b}0]" for b in vbranches)
+        graph.append(f"{head}{pre}split={len(vbranches)}{labels}")
+        square = video.sar != 1
+        for branch in vbranches:
+            chain: list[str] = []
+            if branch == "vm":
+                if plan.pad_to_even:
+                    chain.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
+                chain.append("format=yuv420p")
+            elif branch == "vp":
+                chain += [f"scale=-2:{plan.proxy_height}", "format=yuv420p"]
+            elif branch == "vo":
+                chain += [f"trim=start={plan.poster_at_s:.3f}", "setpts=PTS-STARTPTS"]
+                if square:
+                    chain += ["scale=trunc(iw*sar/2)*2:ih", "setsar=1"]
+            elif branch == "vt" and plan.thumbs is not None:
+                grid = plan.thumbs
+                chain += [
+                    f"fps={grid.rate.numerator}/{grid.rate.denominator}",
+                    f"scale={grid.tile_width}:{grid.tile_height}",
+                    "setsar=1",
+                    f"tile={grid.columns}x{grid.rows}",
+                ]
+            graph.append(f"[{branch}0]{','.join(chain)}[{branch}]")
+
+    abranches: list[str] = []
+    if audio is not None:
+        if "mezzanine" in outs and not plan.copy_audio:
+            abranches.append("am")
+        if "proxy" in outs:
+            abranches.append("ap")
+        if "audio16k" in outs:
+            abranches.append("as")
+    if audio is not None and abranches:
+        labels = "".join(f"[{b}0]" for b in abranches)
+        graph.append(f"[0:{audio.index}]asplit={len(abranches)}{labels}")
+        for branch in abranches:
+            # async=1 keeps audio on its timestamps across gaps in the recording.
+            chain_a = "aresample=async=1" if branch in ("am", "ap") else "anull"
+            graph.append(f"[{branch}0]{chain_a}[{branch}]")
+
+    if graph:
+        args += ["-filter_complex", ";".join(graph)]
+        if threads > 0:
+            args += ["-filter_complex_threads", str(threads)]
+
+    gop = None
+    if video is not None and video.frame_rate:
+        gop = max(1, round(float(video.frame_rate) * opts.gop_s))
+
+    if "mezzanine" in outs and video is not None:
+        args += ["-map", f"0:{video.index}" if plan.copy_video else "[vm]"]
+        if audio is not None:
+            args += ["-map", f"0:{audio.index}" if plan.copy_audio else "[am]"]
+        if plan.copy_video:
+            args += ["-c:v", "copy"]
+        else:
+            args += _video_encoder_args(opts, preset=opts.preset, crf=opts.crf, gop=gop)
+        if audio is not None:
+            if plan.copy_audio:
+                args += ["-c:a", "copy"]
+            else:
+                args += ["-c:a", "aac", "-b:a", opts.audio_bitrate, *_audio_channels(audio)]
+        args += [*_threads(threads), *_mp4_args(), output_url(output_path(out_dir, "mezzanine"))]
+
+    if "proxy" in outs and video is not None:
+        args += ["-map", "[vp]"]
+        if audio is not None:
+            args += ["-map", "[ap]"]
+        args += _video_encoder_args(opts, preset=opts.proxy_preset, crf=opts.proxy_crf, gop=gop)
+        if audio is not None:
+            args += ["-c:a", "aac", "-b:a", opts.proxy_audio_bitrate, "-ac", "1"]
+        args += [*_threads(threads), *_mp4_args(), output_url(output_path(out_dir, "proxy"))]
+
+    if "poster" in outs and video is not None:
+        args += ["-map", "[vo]", "-frames:v", "1", "-update", "1"]
+        args += ["-c:v", "mjpeg", "-q:v", str(opts.poster_quality), "-f", "image2"]
+        args.append(output_url(output_path(out_dir, "poster")))
+
+    if "thumbs" in outs and video is not None and plan.thumbs is not None:
+        args += ["-map", "[vt]", "-frames:v", "1", "-update", "1"]
+        args += ["-c:v", "mjpeg", "-q:v", str(opts.thumb_quality), "-f", "image2"]
+        args.append(output_url(output_path(out_dir, "thumbs")))
+
+    if "audio16k" in outs and audio is not None:
+        args += ["-map", "[as]", "-ac", "1", "-ar", str(opts.speech_rate)]
+        fmt = "flac" if opts.speech_codec == "flac" else "wav"
+        args += ["-c:a", opts.speech_codec, "-f", fmt]
+        args.append(output_url(output_path(out_dir, "audio16k", opts)))
+    return args
+
+
+def pcm_args(src: Path, dst: Path, *, sample_rate: int, ffmpeg: str = "ffmpeg") -> list[str]:
+    """Decode the first audio stream of `src` to raw mono signed 16-bit PCM (for peaks)."""
+    return [
+        ffmpeg,
+        *GLOBAL_ARGS,
+        "-nostats",
+        "-y",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-i",
+        input_url(src),
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "s16le",
+        output_url(dst),
+    ]
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def thumbs_vtt(grid: ThumbGrid, sprite_name: str = OUTPUT_NAMES["thumbs"]) -> str:
+    """WebVTT index of the sprite: one cue per tile with a `#xywh=` media fragment."""
+    lines = ["WEBVTT", ""]
+    for i in range(grid.count):
+        start, end, x, y = grid.cue(i)
+        lines.append(f"{_vtt_time(start)} --> {_vtt_time(end)}")
+        lines.append(f"{sprite_name}#xywh={x},{y},{grid.tile_width},{grid.tile_height}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def timeout_for(duration_s: float | None, size: int | None, factor: float, base_s: float) -> float:
+    """Time limit for one ffmpeg run, scaled to the media's length.
+
+    With no known duration, assume a low 1 Mbit/s bitrate so that long files still get
+    a generous limit rather than being killed and retried forever.
+    """
+    duration = duration_s if duration_s else (size or 0) / 125_000
+    return factor * duration + base_s
