@@ -61,7 +61,9 @@ class Settings(BaseSettings):
 
     # --- queue / workers ----------------------------------------------------
     redis_url: str | None = None  # unset: embedded in-process workers
-    worker_heartbeat_s: float = 30.0
+    worker_heartbeat_s: float = 30.0  # a job whose heartbeat is older than 2x this is taken over
+    redis_maintenance_chance: int = 1000  # per million broker calls: requeue dead workers' messages
+    job_max_retries: int = 5
     ffmpeg_timeout_factor: float = 4.0  # x media duration, plus ffmpeg_timeout_base_s
     ffmpeg_timeout_base_s: float = 120.0
     proxy_height: int = 360

@@ -1,0 +1,155 @@
+"""`custos jobs`, `custos worker`, `custos reprocess`: the processing pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from api.cli import common
+from api.cli.common import console, fail, print_json, services
+from storage.services import Services
+
+
+def _table(svc: Services) -> Table:
+    from workers import jobs
+
+    table = Table(title="jobs")
+    for column in (
+        "recording",
+        "stage",
+        "queue",
+        "status",
+        "progress",
+        "tries",
+        "time",
+        "worker / error",
+    ):
+        table.add_column(column, overflow="fold")
+    colour = {"done": "green", "failed": "red", "running": "cyan", "retrying": "yellow"}
+    for j in jobs.list_jobs(svc):
+        seconds = j.seconds
+        table.add_row(
+            j.recording_name,
+            j.stage,
+            j.queue,
+            f"[{colour.get(j.status, 'white')}]{j.status}[/]",
+            f"{j.progress:.0%}",
+            str(j.attempts),
+            f"{seconds:.1f}s" if seconds else "",
+            (j.error or "")[-120:] if j.status in ("failed", "retrying") else (j.worker or ""),
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("jobs")
+    def jobs_cmd(
+        wait: Annotated[bool, typer.Option("--wait", help="wait until no job is pending")] = False,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+        threads: Annotated[int, typer.Option(help="embedded worker threads")] = 2,
+        timeout: Annotated[float | None, typer.Option(help="give up waiting after N s")] = None,
+    ) -> None:
+        """Show the jobs table; with --wait, process (embedded) or watch (Redis) until done."""
+        from workers import jobs
+        from workers.embedded import EmbeddedWorkers, wait_for_jobs
+
+        with services() as svc:
+            finished = True
+            if wait:
+                live = Live(
+                    _table(svc),
+                    console=common.err_console,
+                    refresh_per_second=2,
+                    transient=json_out,
+                )
+
+                def tick() -> None:
+                    live.update(_table(svc))
+
+                with live:
+                    if svc.settings.redis_url:
+                        finished = wait_for_jobs(svc, tick, timeout_s=timeout)
+                    else:
+                        with EmbeddedWorkers(svc, threads):
+                            finished = wait_for_jobs(svc, tick, timeout_s=timeout)
+                    tick()
+            views = jobs.list_jobs(svc)
+        if json_out:
+            print_json([v.__dict__ for v in views])
+        elif not wait:
+            console.print(_table(svc))
+        failed = [v for v in views if v.status == "failed"]
+        if failed:
+            common.err_console.print(f"[red]{len(failed)} job(s) failed[/]")
+        if not finished:
+            fail("timed out waiting for jobs", 4)
+        if wait and failed:
+            raise typer.Exit(1)
+
+    @app.command("worker")
+    def worker_cmd(
+        queues: Annotated[str, typer.Option(help="comma-separated: cpu,gpu")] = "cpu,gpu",
+        processes: Annotated[int, typer.Option(help="worker processes")] = 1,
+        threads: Annotated[int, typer.Option(help="threads per process")] = 1,
+        requeue: Annotated[bool, typer.Option(help="resend unfinished jobs first")] = False,
+    ) -> None:
+        """Run a worker pool against Redis (CUSTOS_REDIS_URL) for the given queues."""
+        from workers.broker import QUEUES
+
+        wanted = [q.strip() for q in queues.split(",") if q.strip()]
+        unknown = [q for q in wanted if q not in QUEUES]
+        if unknown or not wanted:
+            fail(f"unknown queue(s) {unknown}; queues are {', '.join(QUEUES)}", 2)
+        with services() as svc:
+            if not svc.settings.redis_url:
+                fail(
+                    "`custos worker` needs CUSTOS_REDIS_URL; embedded mode runs its workers "
+                    "inside `custos jobs --wait` and `custos serve`",
+                    2,
+                )
+            from redis.exceptions import RedisError
+
+            from workers.broker import broker, check_redis_policy
+            from workers.errors import BrokerConfigError
+
+            try:
+                check_redis_policy(broker)  # type: ignore[arg-type]
+            except (BrokerConfigError, RedisError) as exc:
+                fail(str(exc), 2)
+            if requeue:
+                from workers.pipeline import requeue_unfinished
+
+                console.print(f"resent {requeue_unfinished(svc)} unfinished job(s)")
+        args = [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "workers.actors",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--queues",
+            *wanted,
+        ]
+        os.execv(sys.executable, args)
+
+    @app.command("reprocess")
+    def reprocess_cmd(
+        recording: Annotated[str, typer.Argument(help="recording id")],
+        stage: Annotated[str, typer.Option(help="stage to run again")],
+    ) -> None:
+        """Force a stage to run again for one recording."""
+        from workers.pipeline import reprocess
+
+        with services() as svc:
+            try:
+                job = reprocess(svc, recording, stage)
+            except (LookupError, ValueError) as exc:
+                fail(str(exc), 2)
+        console.print(f"job {job.id} queued ({stage})")
