@@ -155,12 +155,13 @@ def evaluate_step(
     if untimed:
         issues.append(f"{len(untimed)} linked recording(s) have no capture time")
     if rule.requirement == "full":
-        if not pieces:
-            lights.append("red")
-            issues.append(f"no recording of {rule.name} (full recording required)")
-        elif step.end is None:
-            lights.append("yellow")
-            issues.append(f"{rule.name} has no end time; continuity cannot be checked")
+        if step.end is None:
+            lights.append("red" if not pieces else "yellow")
+            issues.append(
+                f"no recording of {rule.name} (full recording required)"
+                if not pieces
+                else f"{rule.name} has no end time; continuity cannot be checked"
+            )
         else:
             for hole in gaps(merge(timed), window, tolerance):
                 message = (
@@ -270,7 +271,7 @@ def load_pieces(
                 Link.status.in_(_statuses(include_suggested)),
             )
             .order_by(Link.id)
-        ).tuples()
+        )
         for link, rec in rows:
             result.setdefault(link.step_id, []).append(
                 LinkedPiece(

@@ -100,11 +100,12 @@ def suggest(
     if not steps:
         return []
     tol = timedelta(seconds=checklist.drift_tolerance_s)
-    existing = set(
-        session.execute(
+    existing: set[tuple[str, int]] = {
+        (rec_id, step_id)
+        for rec_id, step_id in session.execute(
             select(Link.recording_id, Link.step_id).where(Link.step_id.in_([s.id for s in steps]))
-        ).tuples()
-    )
+        )
+    }
     made: list[Suggestion] = []
     for rec in _candidates(session, case, steps, tol):
         if rec.case_no and rec.case_no != case.case_no:

@@ -118,7 +118,7 @@ class _CaseState:
 
 
 def _case_states(session: Session) -> dict[str, _CaseState]:
-    rows = session.execute(select(Case.case_no, Case.status, Case.closed_at)).tuples()
+    rows = session.execute(select(Case.case_no, Case.status, Case.closed_at))
     states = {}
     for case_no, status, closed_at in rows:
         closed = status == CASE_CLOSED and closed_at is not None
@@ -136,7 +136,7 @@ def _linked_cases(session: Session, recording_ids: Iterable[str] | None) -> dict
     if recording_ids is not None:
         query = query.where(Link.recording_id.in_(list(recording_ids)))
     result: dict[str, set[str]] = {}
-    for rec_id, case_no in session.execute(query).tuples():
+    for rec_id, case_no in session.execute(query):
         result.setdefault(rec_id, set()).add(case_no)
     return result
 
