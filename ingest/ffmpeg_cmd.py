@@ -418,6 +418,97 @@ def output_url(path: Path) -> str:
     return f"file:{path.resolve()}"
 
 
+def _video_chain(branch: str, video: VideoStream, plan: Plan) -> str:
+    chain: list[str] = []
+    if branch == "vm":
+        if plan.pad_to_even:
+            # Pad rather than crop: no pixel of the evidence is dropped.
+            chain.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
+        chain.append("format=yuv420p")
+    elif branch == "vp":
+        chain += [f"scale=-2:{plan.proxy_height}", "format=yuv420p"]
+    elif branch == "vo":
+        chain += [f"trim=start={plan.poster_at_s:.3f}", "setpts=PTS-STARTPTS"]
+        if video.sar != 1:
+            chain += ["scale=trunc(iw*sar/2)*2:ih", "setsar=1"]
+    elif branch == "vt" and plan.thumbs is not None:
+        grid = plan.thumbs
+        chain += [
+            f"fps={grid.rate.numerator}/{grid.rate.denominator}",
+            f"scale={grid.tile_width}:{grid.tile_height}",
+            "setsar=1",
+            f"tile={grid.columns}x{grid.rows}",
+        ]
+    return f"[{branch}0]{','.join(chain)}[{branch}]"
+
+
+def filter_graph(info: MediaInfo, plan: Plan) -> str:
+    """The -filter_complex graph: each decoded stream split once per output that needs it.
+
+    Labels: vm/vp/vo/vt (mezzanine, proxy, poster, thumbs), am/ap/as (mezzanine, proxy,
+    speech audio). Streams that are copied are not decoded for the mezzanine.
+    """
+    outs = set(plan.ffmpeg_outputs)
+    video, audio = info.video, info.audio
+    graph: list[str] = []
+    if video is not None:
+        branches = ["vm"] if "mezzanine" in outs and not plan.copy_video else []
+        pairs = (("vp", "proxy"), ("vo", "poster"), ("vt", "thumbs"))
+        branches += [b for b, o in pairs if o in outs]
+        if branches:
+            pre = "yadif=mode=send_frame:deint=interlaced," if plan.deinterlace else ""
+            labels = "".join(f"[{b}0]" for b in branches)
+            graph.append(f"[0:{video.index}]{pre}split={len(branches)}{labels}")
+            graph += [_video_chain(b, video, plan) for b in branches]
+    if audio is not None:
+        branches = ["am"] if "mezzanine" in outs and not plan.copy_audio else []
+        branches += [b for b, o in (("ap", "proxy"), ("as", "audio16k")) if o in outs]
+        if branches:
+            labels = "".join(f"[{b}0]" for b in branches)
+            graph.append(f"[0:{audio.index}]asplit={len(branches)}{labels}")
+            for branch in branches:
+                # async=1 keeps audio on its timestamps across gaps in the recording.
+                chain = "anull" if branch == "as" else "aresample=async=1"
+                graph.append(f"[{branch}0]{chain}[{branch}]")
+    return ";".join(graph)
+
+
+def _mezzanine_args(info: MediaInfo, plan: Plan, opts: EncodeOptions, gop: int | None) -> list[str]:
+    video, audio = info.video, info.audio
+    assert video is not None
+    args = ["-map", f"0:{video.index}" if plan.copy_video else "[vm]"]
+    if audio is not None:
+        args += ["-map", f"0:{audio.index}" if plan.copy_audio else "[am]"]
+    if plan.copy_video:
+        args += ["-c:v", "copy"]
+    else:
+        args += _video_encoder_args(opts, preset=opts.preset, crf=opts.crf, gop=gop)
+    if audio is not None and plan.copy_audio:
+        args += ["-c:a", "copy"]
+    elif audio is not None:
+        args += ["-c:a", "aac", "-b:a", opts.audio_bitrate, *_audio_channels(audio)]
+    return args
+
+
+def _proxy_args(info: MediaInfo, opts: EncodeOptions, gop: int | None) -> list[str]:
+    args = ["-map", "[vp]"]
+    if info.audio is not None:
+        args += ["-map", "[ap]"]
+    args += _video_encoder_args(opts, preset=opts.proxy_preset, crf=opts.proxy_crf, gop=gop)
+    if info.audio is not None:
+        args += ["-c:a", "aac", "-b:a", opts.proxy_audio_bitrate, "-ac", "1"]
+    return args
+
+
+def _jpeg_args(label: str, quality: int) -> list[str]:
+    return ["-map", f"[{label}]", "-frames:v", "1", "-update", "1", "-c:v", "mjpeg"] + [
+        "-q:v",
+        str(quality),
+        "-f",
+        "image2",
+    ]
+
+
 def normalise_args(
     src: Path,
     out_dir: Path,
@@ -429,117 +520,45 @@ def normalise_args(
     ffmpeg: str = "ffmpeg",
     progress: bool = True,
 ) -> list[str]:
-    """One ffmpeg command writing every output of `plan` into `out_dir`."""
+    """One ffmpeg command writing every ffmpeg output of `plan` into `out_dir`.
+
+    The mezzanine comes first so that ffmpeg's progress report follows it.
+    """
     outs = set(plan.ffmpeg_outputs)
     if not outs:
         raise ValueError("plan has no ffmpeg outputs")
-    video, audio = info.video, info.audio
+    video = info.video
     args = [ffmpeg, *GLOBAL_ARGS, "-nostats", "-y"]
     if progress:
         args += ["-progress", "pipe:1"]
     args += [*_threads(threads), "-protocol_whitelist", PROTOCOL_WHITELIST, "-i", input_url(src)]
-
-    graph: list[str] = []
-    # Video branches that need decoded frames, in output order.
-    vbranches: list[str] = []
-    if video is not None:
-        if "mezzanine" in outs and not plan.copy_video:
-            vbranches.append("vm")
-        vbranches += [
-            b for b, o in (("vp", "proxy"), ("vo", "poster"), ("vt", "thumbs")) if o in outs
-        ]
-    if video is not None and vbranches:
-        head = f"[0:{video.index}]"
-        pre = "yadif=mode=send_frame:deint=interlaced," if plan.deinterlace else ""
-        labels = "".join(f"[{b}0]" for b in vbranches)
-        graph.append(f"{head}{pre}split={len(vbranches)}{labels}")
-        square = video.sar != 1
-        for branch in vbranches:
-            chain: list[str] = []
-            if branch == "vm":
-                if plan.pad_to_even:
-                    chain.append("pad=ceil(iw/2)*2:ceil(ih/2)*2")
-                chain.append("format=yuv420p")
-            elif branch == "vp":
-                chain += [f"scale=-2:{plan.proxy_height}", "format=yuv420p"]
-            elif branch == "vo":
-                chain += [f"trim=start={plan.poster_at_s:.3f}", "setpts=PTS-STARTPTS"]
-                if square:
-                    chain += ["scale=trunc(iw*sar/2)*2:ih", "setsar=1"]
-            elif branch == "vt" and plan.thumbs is not None:
-                grid = plan.thumbs
-                chain += [
-                    f"fps={grid.rate.numerator}/{grid.rate.denominator}",
-                    f"scale={grid.tile_width}:{grid.tile_height}",
-                    "setsar=1",
-                    f"tile={grid.columns}x{grid.rows}",
-                ]
-            graph.append(f"[{branch}0]{','.join(chain)}[{branch}]")
-
-    abranches: list[str] = []
-    if audio is not None:
-        if "mezzanine" in outs and not plan.copy_audio:
-            abranches.append("am")
-        if "proxy" in outs:
-            abranches.append("ap")
-        if "audio16k" in outs:
-            abranches.append("as")
-    if audio is not None and abranches:
-        labels = "".join(f"[{b}0]" for b in abranches)
-        graph.append(f"[0:{audio.index}]asplit={len(abranches)}{labels}")
-        for branch in abranches:
-            # async=1 keeps audio on its timestamps across gaps in the recording.
-            chain_a = "aresample=async=1" if branch in ("am", "ap") else "anull"
-            graph.append(f"[{branch}0]{chain_a}[{branch}]")
-
+    graph = filter_graph(info, plan)
     if graph:
-        args += ["-filter_complex", ";".join(graph)]
-        if threads > 0:
-            args += ["-filter_complex_threads", str(threads)]
-
+        args += [
+            "-filter_complex",
+            graph,
+            *(["-filter_complex_threads", str(threads)] if threads > 0 else []),
+        ]
     gop = None
     if video is not None and video.frame_rate:
         gop = max(1, round(float(video.frame_rate) * opts.gop_s))
 
-    if "mezzanine" in outs and video is not None:
-        args += ["-map", f"0:{video.index}" if plan.copy_video else "[vm]"]
-        if audio is not None:
-            args += ["-map", f"0:{audio.index}" if plan.copy_audio else "[am]"]
-        if plan.copy_video:
-            args += ["-c:v", "copy"]
-        else:
-            args += _video_encoder_args(opts, preset=opts.preset, crf=opts.crf, gop=gop)
-        if audio is not None:
-            if plan.copy_audio:
-                args += ["-c:a", "copy"]
-            else:
-                args += ["-c:a", "aac", "-b:a", opts.audio_bitrate, *_audio_channels(audio)]
-        args += [*_threads(threads), *_mp4_args(), output_url(output_path(out_dir, "mezzanine"))]
+    def out(kind: str) -> str:
+        return output_url(output_path(out_dir, kind, opts))
 
-    if "proxy" in outs and video is not None:
-        args += ["-map", "[vp]"]
-        if audio is not None:
-            args += ["-map", "[ap]"]
-        args += _video_encoder_args(opts, preset=opts.proxy_preset, crf=opts.proxy_crf, gop=gop)
-        if audio is not None:
-            args += ["-c:a", "aac", "-b:a", opts.proxy_audio_bitrate, "-ac", "1"]
-        args += [*_threads(threads), *_mp4_args(), output_url(output_path(out_dir, "proxy"))]
-
-    if "poster" in outs and video is not None:
-        args += ["-map", "[vo]", "-frames:v", "1", "-update", "1"]
-        args += ["-c:v", "mjpeg", "-q:v", str(opts.poster_quality), "-f", "image2"]
-        args.append(output_url(output_path(out_dir, "poster")))
-
-    if "thumbs" in outs and video is not None and plan.thumbs is not None:
-        args += ["-map", "[vt]", "-frames:v", "1", "-update", "1"]
-        args += ["-c:v", "mjpeg", "-q:v", str(opts.thumb_quality), "-f", "image2"]
-        args.append(output_url(output_path(out_dir, "thumbs")))
-
-    if "audio16k" in outs and audio is not None:
-        args += ["-map", "[as]", "-ac", "1", "-ar", str(opts.speech_rate)]
+    if video is not None and "mezzanine" in outs:
+        args += [*_mezzanine_args(info, plan, opts, gop), *_threads(threads), *_mp4_args()]
+        args.append(out("mezzanine"))
+    if video is not None and "proxy" in outs:
+        args += [*_proxy_args(info, opts, gop), *_threads(threads), *_mp4_args(), out("proxy")]
+    if video is not None and "poster" in outs:
+        args += [*_jpeg_args("vo", opts.poster_quality), out("poster")]
+    if video is not None and "thumbs" in outs and plan.thumbs is not None:
+        args += [*_jpeg_args("vt", opts.thumb_quality), out("thumbs")]
+    if info.audio is not None and "audio16k" in outs:
         fmt = "flac" if opts.speech_codec == "flac" else "wav"
-        args += ["-c:a", opts.speech_codec, "-f", fmt]
-        args.append(output_url(output_path(out_dir, "audio16k", opts)))
+        args += ["-map", "[as]", "-ac", "1", "-ar", str(opts.speech_rate)]
+        args += ["-c:a", opts.speech_codec, "-f", fmt, out("audio16k")]
     return args
 
 

@@ -83,7 +83,11 @@ class NormaliseParams:
     def identity(self) -> dict[str, Any]:
         """The parameters that define the outputs (what the digest covers)."""
         data = asdict(self)
+        # Neither changes the bytes of any one output: thread count is a runtime
+        # choice, and each output is keyed on its own name, so a run that makes only
+        # the mezzanine and a later full run share that mezzanine.
         data.pop("threads")
+        data.pop("outputs")
         return data
 
 
@@ -280,11 +284,16 @@ def run_normalise(
             "thumbs": asdict(plan.thumbs) if plan.thumbs else None,
         }
         stored = {d.object_key: d for d in derivatives_of(svc, recording_id)}
-        if all(key in stored for key in keys.values()):
+        missing = [kind for kind in plan.outputs if keys[kind] not in stored]
+        if not missing:
             # A repeated or redelivered job: everything is already there.
             progress(1.0)
             found = {k: _describe(stored[key]) for k, key in keys.items()}
             return {**summary, "reused": True, "outputs": found, "elapsed_s": 0.0}
+        if len(missing) < len(plan.outputs):
+            # An earlier attempt died part-way: make only what is not stored yet.
+            wanted = {"thumbs" if kind == "thumbs_vtt" else kind for kind in missing}
+            plan = cmd.plan_normalise(info, params.encode, sorted(wanted))
 
         timeout_s = cmd.timeout_for(
             info.duration_s,
@@ -294,10 +303,10 @@ def run_normalise(
         )
         tmp_root = settings.data_dir.resolve() / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
+        outputs = {k: _describe(stored[key]) for k, key in keys.items() if key in stored}
         with tempfile.TemporaryDirectory(prefix="normalise-", dir=tmp_root) as tmp:
             work = Path(tmp)
             files = _make_outputs(Path(src), work, info, plan, params, timeout_s, report)
-            outputs: dict[str, Any] = {}
             for i, kind in enumerate(plan.outputs):
                 row = store_derivative(
                     svc,
