@@ -1,31 +1,38 @@
 """S3 / MinIO object store (the scaled-out backend), through the `minio` client.
 
-Every write streams once into a temporary key under `incoming/` (multipart for large
-files, hashed on the way by `pump`), then a server-side multipart copy places it at
-its final key and completes only with `If-None-Match: *`. The server refuses the
-completion if the key exists, so two writers can never overwrite each other, and a
-crash leaves at most an `incoming/` object, never a half-written object under
-`originals/`.
+Writes are streamed once: `pump` hashes each chunk while this module gathers chunks
+into parts and uploads them on a small thread pool (multipart above one part). Every
+write completes only with `If-None-Match: *`, so the server refuses to complete it if
+the key exists and two writers can never overwrite each other. An interrupted write
+is aborted, and an upload that is never completed is no object at all.
+
+Originals, whose key (their SHA-256) is known only after the last byte, go to a
+temporary key under `incoming/` first and are then placed by a server-side multipart
+copy with the same conditional completion; a crash leaves at most an `incoming/`
+object, never a half-written object under `originals/`.
 
 Protection: when the bucket has object lock, WORM objects get a retention period and
 legal holds use the S3 legal-hold API, so the server enforces them. Without object
-lock Custos records both itself (object metadata, an object tag) and `delete` refuses
-protected objects in either case, because a plain `DELETE` on a versioned bucket only
-hides an object behind a delete marker and the server would happily accept it.
+lock Custos records both itself (object metadata, an object tag). `delete` refuses
+protected objects in either case, because a plain `DELETE` on a versioned bucket is
+accepted by the server: it hides the object behind a delete marker.
+
+minio's public upload and copy calls cannot send `If-None-Match`, and its
+`put_object` leaves its worker threads waiting forever when the source fails mid-way,
+so the requests are built from the client's own request primitives (`_execute` and
+the multipart helpers), all in this module and covered by the contract tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import threading
-import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from queue import Empty, Full, Queue
-from typing import TYPE_CHECKING, BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal
 from xml.etree import ElementTree as ET
 
 import urllib3
@@ -33,7 +40,8 @@ from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE, CopySource, Tags
 from minio.datatypes import Object
 from minio.error import InvalidResponseError, S3Error, ServerError
-from minio.helpers import md5sum_hash
+from minio.helpers import DictType, md5sum_hash
+from minio.retention import Retention
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from storage.errors import (
@@ -66,9 +74,10 @@ _TRANSIENT_CODES = frozenset(
         "ConditionalRequestConflict",  # a concurrent conditional write: retry decides
         "XMinioServerNotInitialized",
         "XMinioStorageFull",
+        "NoSuchUpload",  # our own upload expired or was aborted underneath us: redo it
     }
 )
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchUpload"})
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
 
 
 def _translate(exc: Exception, key: str) -> StorageError:
@@ -101,68 +110,132 @@ def _s3_errors(key: str) -> Iterator[None]:
         raise _translate(exc, key) from exc
 
 
-class _ReaderGone(Exception):
-    """The uploader stopped reading (it failed); the writer must stop too."""
+def _complete(client: Minio, bucket: str, key: str, upload_id: str, etags: list[str]) -> str | None:
+    """CompleteMultipartUpload, only if `key` does not exist yet; returns the version id."""
+    parts = ET.Element("CompleteMultipartUpload")
+    for number, etag in enumerate(etags, start=1):
+        part = ET.SubElement(parts, "Part")
+        ET.SubElement(part, "PartNumber").text = str(number)
+        ET.SubElement(part, "ETag").text = f'"{etag}"'
+    body = ET.tostring(parts)
+    response = client._execute(
+        "POST",
+        bucket,
+        key,
+        body=body,
+        headers={
+            "Content-Type": "application/xml",
+            "Content-MD5": str(md5sum_hash(body)),
+            "If-None-Match": "*",
+        },
+        query_params={"uploadId": upload_id},
+    )
+    # S3 may report a failed completion inside a 200 response.
+    if response.data and ET.fromstring(response.data).tag.endswith("Error"):
+        raise StorageError(f"{key}: completion failed: {response.data[:300]!r}")
+    return _version(response.headers.get("x-amz-version-id"))
 
 
-class _WriterFailed(Exception):
-    """The source stream failed; the uploader must abort, never complete a short object."""
+def _version(value: str | None) -> str | None:
+    # "null" names an unversioned object; servers differ on accepting it back.
+    return None if value in (None, "", "null") else value
 
 
-class _Pipe:
-    """Bounded hand-over from `pump` (writer, caller's thread) to minio (reader, uploader).
+class _PartUploader:
+    """The sink `pump` writes into: gathers chunks into parts and uploads them.
 
-    End of data is explicit: a failed source is passed to the reader as an exception,
-    so minio aborts the upload instead of storing a truncated object.
+    At most `threads` parts are in flight (bounded memory); a failed part stops the
+    writer at its next part instead of after the whole source has been read. On abort
+    the pool is drained before the upload is aborted, so no part lands afterwards.
     """
 
-    def __init__(self, depth: int = 4) -> None:
-        self._queue: Queue[bytes | BaseException | None] = Queue(maxsize=depth)
-        self._head = b""
-        self._eof = False
-        self.reader_done = threading.Event()
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        key: str,
+        headers: DictType,
+        *,
+        part_size: int,
+        threads: int,
+        content_md5: bool,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.headers = headers
+        self.part_size = part_size
+        self.threads = threads
+        self.content_md5 = content_md5  # object lock wants it on uploads with retention
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._parts: list[Future[str]] = []
 
-    # -- writer side -----------------------------------------------------------
     def write(self, chunk: memoryview) -> None:
-        # pump() reuses its buffers, so the reader gets its own copy.
-        if not self._offer(bytes(chunk)):
-            raise _ReaderGone
+        self._buffer += chunk
+        while len(self._buffer) >= self.part_size:
+            with memoryview(self._buffer) as view:
+                data = bytes(view[: self.part_size])  # one copy, not two
+            del self._buffer[: self.part_size]
+            with _s3_errors(self.key):
+                self._send(data)
 
-    def finish(self, error: BaseException | None = None) -> None:
-        self._offer(error)
+    def finish(self) -> str | None:
+        """Send what is left and complete; returns the new object's version id."""
+        with _s3_errors(self.key):
+            if self._upload_id is None:
+                data = bytes(self._buffer)
+                headers: DictType = {**self.headers, "If-None-Match": "*"}
+                if self.content_md5:
+                    headers["Content-MD5"] = str(md5sum_hash(data))
+                result = self.client._put_object(self.bucket, self.key, data, headers)
+                return _version(result.version_id)
+            if self._buffer:
+                self._send(bytes(self._buffer))
+                self._buffer.clear()
+            etags = [future.result() for future in self._parts]
+            version = _complete(self.client, self.bucket, self.key, self._upload_id, etags)
+        self._close_pool()
+        return version
 
-    def _offer(self, item: bytes | BaseException | None) -> bool:
-        while not self.reader_done.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except Full:
-                continue
-        return False
+    def abort(self) -> None:
+        """Stop after a failure: drain in-flight parts, then abort the upload."""
+        self._close_pool()
+        if self._upload_id is not None:
+            # Best effort: an upload left behind is invisible and expires server-side.
+            with contextlib.suppress(*_BACKEND_ERRORS):
+                self.client._abort_multipart_upload(self.bucket, self.key, self._upload_id)
 
-    # -- reader side (minio calls read(part_size + 1)) ---------------------------
-    def read(self, size: int = -1) -> bytes:
-        want = size if size >= 0 else 1 << 62
-        pieces: list[bytes] = []
-        got = 0
-        if self._head:
-            pieces.append(self._head)
-            got = len(self._head)
-            self._head = b""
-        while got < want and not self._eof:
-            item = self._queue.get()
-            if item is None:
-                self._eof = True
-            elif isinstance(item, BaseException):
-                raise _WriterFailed(str(item)) from item
-            else:
-                pieces.append(item)
-                got += len(item)
-        if got > want:
-            last = pieces[-1]
-            keep = len(last) - (got - want)
-            pieces[-1], self._head = last[:keep], last[keep:]
-        return b"".join(pieces)
+    def _send(self, data: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self.client._create_multipart_upload(
+                self.bucket, self.key, dict(self.headers)
+            )
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="custos-s3-part")
+        assert self._pool is not None
+        in_flight = [future for future in self._parts if not future.done()]
+        if len(in_flight) >= self.threads:
+            wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in self._parts:
+            if future.done() and future.exception() is not None:
+                future.result()  # raises the part's error
+        number = len(self._parts) + 1
+        self._parts.append(self._pool.submit(self._upload_part, data, number))
+
+    def _upload_part(self, data: bytes, number: int) -> str:
+        assert self._upload_id is not None
+        headers: DictType | None = (
+            {"Content-MD5": str(md5sum_hash(data))} if self.content_md5 else None
+        )
+        return self.client._upload_part(
+            self.bucket, self.key, data, headers, self._upload_id, number
+        )
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class _ResponseReader(io.RawIOBase):
@@ -189,8 +262,8 @@ class _ResponseReader(io.RawIOBase):
 
 
 @dataclass(frozen=True)
-class _Upload:
-    """A finished temporary upload."""
+class _Written:
+    """A finished upload and what was learnt while streaming it."""
 
     key: str
     version_id: str | None
@@ -210,6 +283,7 @@ class S3ObjectStore(ObjectStore):
         retention_days: int = 3650,
         retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE",
         upload_threads: int = 3,
+        copy_part_size: int = MAX_COPY_PART,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 part size must be at least 5 MiB")
@@ -221,6 +295,7 @@ class S3ObjectStore(ObjectStore):
         self.retention = timedelta(days=retention_days)
         self.retention_mode = GOVERNANCE if retention_mode == "GOVERNANCE" else COMPLIANCE
         self.upload_threads = upload_threads
+        self.copy_part_size = copy_part_size
         self._object_lock: bool | None = None
 
     @classmethod
@@ -251,8 +326,11 @@ class S3ObjectStore(ObjectStore):
         """
         with _s3_errors(self.bucket):
             if not self.client.bucket_exists(self.bucket):
-                with contextlib.suppress(S3Error):  # lost a creation race: fine
+                try:
                     self.client.make_bucket(self.bucket, object_lock=object_lock)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise  # otherwise another process created it first: fine
         self._object_lock = None
         if object_lock and not self.object_lock:
             raise StorageError(
@@ -288,64 +366,43 @@ class S3ObjectStore(ObjectStore):
         ):
             raise ValueError(f"invalid object key {key!r}")
 
-    def _upload_temp(
-        self, stream: BinaryIO, content_type: str, on_chunk: ChunkCallback | None
-    ) -> _Upload:
-        """Stream to a fresh `incoming/` key, hashing the same bytes on the way."""
-        temp = f"{INCOMING}{uuid.uuid4().hex}"
+    def _write(
+        self,
+        key: str,
+        stream: BinaryIO,
+        headers: DictType,
+        on_chunk: ChunkCallback | None,
+    ) -> _Written:
+        """Stream to `key` (refused if it exists), hashing the same bytes on the way."""
         hasher = MultiHasher(self.digests)
-        pipe = _Pipe()
-        outcome: list[object] = []
-
-        def upload() -> None:
-            try:
-                outcome.append(
-                    self.client.put_object(
-                        self.bucket,
-                        temp,
-                        cast(BinaryIO, pipe),
-                        length=-1,
-                        content_type=content_type,
-                        part_size=self.part_size,
-                        num_parallel_uploads=self.upload_threads,
-                    )
-                )
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                outcome.append(exc)
-            finally:
-                pipe.reader_done.set()
-
-        uploader = threading.Thread(target=upload, name="custos-s3-upload", daemon=True)
-        uploader.start()
+        sink = _PartUploader(
+            self.client,
+            self.bucket,
+            key,
+            headers,
+            part_size=self.part_size,
+            threads=self.upload_threads,
+            content_md5="x-amz-object-lock-mode" in headers,
+        )
         try:
-            first = pump(stream, pipe.write, hasher, self.chunk_size, on_chunk)
-        except _ReaderGone:
-            first = b""  # the upload failed; its error is raised below
-        except BaseException as exc:
-            pipe.finish(exc)  # the uploader aborts its multipart upload
-            uploader.join()
+            first = pump(stream, sink.write, hasher, self.chunk_size, on_chunk)
+            version = sink.finish()
+        except BaseException:
+            sink.abort()
             raise
-        pipe.finish()
-        uploader.join()
-        result = outcome[0] if outcome else RuntimeError("upload thread ended silently")
-        if isinstance(result, BaseException):
-            if isinstance(result, _BACKEND_ERRORS):
-                raise _translate(result, temp) from result
-            raise result
-        version = getattr(result, "version_id", None)
-        return _Upload(temp, version, hasher, first)
+        return _Written(key, version, hasher, first)
 
-    def _discard(self, upload: _Upload) -> None:
+    def _discard(self, written: _Written) -> None:
         # Best effort: a failure here must not hide the outcome of the write itself;
-        # clean_orphans() removes whatever is left.
+        # clean_orphans() removes whatever is left. The version is named so that a
+        # versioned bucket really drops the bytes instead of adding a delete marker.
         with contextlib.suppress(*_BACKEND_ERRORS):
-            self.client.remove_object(self.bucket, upload.key, version_id=upload.version_id)
+            self.client.remove_object(self.bucket, written.key, version_id=written.version_id)
 
-    def _protection_headers(self, content_type: str, worm: bool) -> dict[str, str]:
-        headers = {"Content-Type": content_type}
-        if not worm:
+    def _protection_headers(self, content_type: str, until: datetime | None) -> DictType:
+        headers: DictType = {"Content-Type": content_type}
+        if until is None:
             return headers
-        until = datetime.now(UTC) + self.retention
         headers[f"x-amz-meta-{_META_WORM}"] = "1"
         if self.object_lock:
             headers["x-amz-object-lock-mode"] = self.retention_mode
@@ -354,91 +411,72 @@ class S3ObjectStore(ObjectStore):
             headers[f"x-amz-meta-{_META_RETAIN}"] = _iso(until)
         return headers
 
-    def _place(self, upload: _Upload, key: str, content_type: str, worm: bool) -> bool:
-        """Server-side copy `upload` to `key` unless `key` exists; True if this call made it.
+    def _retain_until(self, worm: bool) -> datetime | None:
+        return datetime.now(UTC) + self.retention if worm else None
 
-        minio's public copy calls cannot send `If-None-Match`, so the copy is built from
-        the client's own request primitives (one place, covered by the contract tests).
-        """
-        size = upload.hasher.size
-        headers = self._protection_headers(content_type, worm)
+    def _place(self, temp: _Written, key: str, until: datetime | None) -> bool:
+        """Server-side copy `temp` to `key` unless `key` exists; True if this call made it."""
+        size = temp.hasher.size
+        headers = self._protection_headers("application/octet-stream", until)
         with _s3_errors(key):
-            actual = self.client.stat_object(self.bucket, upload.key, version_id=upload.version_id)
-            if actual.size != size:
-                raise StorageError(f"{upload.key}: stored {actual.size} bytes, read {size}")
-            try:
-                if size == 0:
-                    # A zero-byte part copy is not portable; a conditional empty PUT is.
-                    self.client._put_object(self.bucket, key, b"", {**headers, "If-None-Match": "*"})
-                else:
-                    self._conditional_copy(upload, key, size, headers)
-            except S3Error as exc:
-                if exc.code == "PreconditionFailed":
-                    return False
-                raise
-        if worm and self.object_lock:
-            self._ensure_retention(key, headers["x-amz-object-lock-retain-until-date"])
+            stored = self.client.stat_object(self.bucket, temp.key, version_id=temp.version_id)
+        if stored.size != size:
+            raise StorageError(f"{temp.key}: server holds {stored.size} bytes, read {size}")
+        try:
+            if size == 0:
+                # A zero-byte part copy is not portable; a conditional empty PUT is.
+                sink = _PartUploader(
+                    self.client,
+                    self.bucket,
+                    key,
+                    headers,
+                    part_size=self.part_size,
+                    threads=1,
+                    content_md5=True,
+                )
+                version = sink.finish()
+            else:
+                version = self._conditional_copy(temp, key, size, headers)
+        except ObjectExists:
+            return False
+        if until is not None and self.object_lock:
+            self._ensure_retention(key, version, until)
         return True
 
     def _conditional_copy(
-        self, upload: _Upload, key: str, size: int, headers: dict[str, str]
-    ) -> None:
+        self, temp: _Written, key: str, size: int, headers: DictType
+    ) -> str | None:
         client = self.client
-        upload_id = client._create_multipart_upload(self.bucket, key, dict(headers))
-        try:
-            parts = ET.Element("CompleteMultipartUpload")
-            part_size = MAX_COPY_PART
-            for number, offset in enumerate(range(0, size, part_size), start=1):
-                source = CopySource(
-                    self.bucket,
-                    upload.key,
-                    version_id=upload.version_id,
-                )
-                copy_headers = source.gen_copy_headers()
-                if size > part_size:
-                    last = min(offset + part_size, size) - 1
-                    copy_headers["x-amz-copy-source-range"] = f"bytes={offset}-{last}"
-                etag, _ = client._upload_part_copy(
-                    self.bucket, key, upload_id, number, copy_headers
-                )
-                part = ET.SubElement(parts, "Part")
-                ET.SubElement(part, "PartNumber").text = str(number)
-                ET.SubElement(part, "ETag").text = f'"{etag}"'
-            body = ET.tostring(parts)
-            response = client._execute(
-                "POST",
-                self.bucket,
-                key,
-                body=body,
-                headers={
-                    "Content-Type": "application/xml",
-                    "Content-MD5": str(md5sum_hash(body)),
-                    "If-None-Match": "*",
-                },
-                query_params={"uploadId": upload_id},
-            )
-            # S3 may report a failed completion inside a 200 response.
-            if response.data and ET.fromstring(response.data).tag.endswith("Error"):
-                raise StorageError(f"{key}: completion failed: {response.data[:200]!r}")
-        except BaseException:
-            with contextlib.suppress(*_BACKEND_ERRORS):
-                client._abort_multipart_upload(self.bucket, key, upload_id)
-            raise
+        with _s3_errors(key):
+            upload_id = client._create_multipart_upload(self.bucket, key, dict(headers))
+            try:
+                etags: list[str] = []
+                step = self.copy_part_size
+                for offset in range(0, size, step):
+                    source = CopySource(self.bucket, temp.key, version_id=temp.version_id)
+                    copy_headers: DictType = dict(source.gen_copy_headers())
+                    if size > step:
+                        last = min(offset + step, size) - 1
+                        copy_headers["x-amz-copy-source-range"] = f"bytes={offset}-{last}"
+                    etag, _ = client._upload_part_copy(
+                        self.bucket, key, upload_id, len(etags) + 1, copy_headers
+                    )
+                    etags.append(etag)
+                return _complete(client, self.bucket, key, upload_id, etags)
+            except BaseException:
+                with contextlib.suppress(*_BACKEND_ERRORS):
+                    client._abort_multipart_upload(self.bucket, key, upload_id)
+                raise
 
-    def _ensure_retention(self, key: str, until: str) -> None:
+    def _ensure_retention(self, key: str, version: str | None, until: datetime) -> None:
         # Retention sent with CreateMultipartUpload is honoured by S3 and MinIO but not
         # by every S3 implementation (moto drops it), so check and set it explicitly.
-        from minio.retention import Retention
-
-        info = self._stat_object(key)
-        if info is not None and _header(info, "x-amz-object-lock-retain-until-date"):
-            return
         with _s3_errors(key):
+            info = self.client.stat_object(self.bucket, key, version_id=version)
+            if _header(info, "x-amz-object-lock-retain-until-date"):
+                return
             self.client.set_object_retention(
-                self.bucket,
-                key,
-                Retention(self.retention_mode, datetime.fromisoformat(until)),
-                version_id=info.version_id if info else None,
+                self.bucket, key, Retention(self.retention_mode, until), version_id=version
             )
 
     # -- interface ---------------------------------------------------------------------
@@ -453,30 +491,29 @@ class S3ObjectStore(ObjectStore):
     ) -> PutResult:
         self._check_key(key)
         if self._stat_object(key) is not None:
-            raise ObjectExists(key)
-        upload = self._upload_temp(stream, content_type, on_chunk)
-        try:
-            created = self._place(upload, key, content_type, worm)
-        finally:
-            self._discard(upload)
-        if not created:
-            raise ObjectExists(key)
-        hasher = upload.hasher
-        return PutResult(key, hasher.size, hasher.hexdigests(), True, upload.first_chunk)
+            raise ObjectExists(key)  # early, before reading the stream
+        until = self._retain_until(worm)
+        headers = self._protection_headers(content_type, until)
+        written = self._write(key, stream, headers, on_chunk)
+        if until is not None and self.object_lock:
+            self._ensure_retention(key, written.version_id, until)
+        hasher = written.hasher
+        return PutResult(key, hasher.size, hasher.hexdigests(), True, written.first_chunk)
 
     def put_content_addressed(
         self, stream: BinaryIO, *, on_chunk: ChunkCallback | None = None
     ) -> PutResult:
-        upload = self._upload_temp(stream, "application/octet-stream", on_chunk)
-        digests = upload.hasher.hexdigests()
+        temp_key = f"{INCOMING}{uuid.uuid4().hex}"
+        temp = self._write(temp_key, stream, {"Content-Type": "application/octet-stream"}, on_chunk)
+        digests = temp.hasher.hexdigests()
         key = original_key(digests["sha256"])
         try:
             created = self._stat_object(key) is None and self._place(
-                upload, key, "application/octet-stream", worm=True
+                temp, key, self._retain_until(True)
             )
         finally:
-            self._discard(upload)
-        return PutResult(key, upload.hasher.size, digests, created, upload.first_chunk)
+            self._discard(temp)
+        return PutResult(key, temp.hasher.size, digests, created, temp.first_chunk)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         self._check_key(key)
@@ -508,8 +545,9 @@ class S3ObjectStore(ObjectStore):
     def stat(self, key: str) -> ObjectStat | None:
         self._check_key(key)
         info = self._stat_object(key)
-        if info is None:
-            return None
+        return None if info is None else self._describe(key, info)
+
+    def _describe(self, key: str, info: Object) -> ObjectStat:
         retain = _header(info, "x-amz-object-lock-retain-until-date") or _header(
             info, f"x-amz-meta-{_META_RETAIN}"
         )
@@ -546,7 +584,7 @@ class S3ObjectStore(ObjectStore):
     def _tag_hold(self, key: str) -> bool:
         with _s3_errors(key):
             tags = self.client.get_object_tags(self.bucket, key)
-        return bool(tags) and tags.get(_HOLD_TAG) == "ON"
+        return tags is not None and tags.get(_HOLD_TAG) == "ON"
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         self._check_key(key)
@@ -567,20 +605,19 @@ class S3ObjectStore(ObjectStore):
                 self.client.delete_object_tags(self.bucket, key)
 
     def delete(self, key: str) -> None:
-        info = self.stat(key)
-        if info is None:
+        self._check_key(key)
+        found = self._stat_object(key)
+        if found is None:
             raise ObjectNotFound(key)
+        info = self._describe(key, found)
         if info.legal_hold:
             raise ObjectLocked(f"{key} is under legal hold")
         if info.retain_until and info.retain_until > datetime.now(UTC):
             raise ObjectLocked(f"{key} is retained until {info.retain_until.isoformat()}")
-        version = self._stat_object(key)
         with _s3_errors(key):
-            # Deleting the version itself: without it a versioned bucket only adds a
+            # Delete the version itself: without it a versioned bucket only adds a
             # delete marker and keeps the bytes.
-            self.client.remove_object(
-                self.bucket, key, version_id=version.version_id if version else None
-            )
+            self.client.remove_object(self.bucket, key, version_id=found.version_id)
 
     def clean_orphans(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary uploads left by a crashed writer; returns how many."""
@@ -606,7 +643,3 @@ def _header(info: Object, name: str) -> str | None:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _unused() -> None:  # pragma: no cover
-    del time, Empty
