@@ -1,0 +1,429 @@
+"""Transcription: audio chunks in, a Transcript of segments and timed words out.
+
+How it stays trustworthy and bounded:
+- Audio arrives as a stream of chunks and is transcribed in windows of about ten minutes,
+  each ended in a pause, so memory does not grow with the length of the recording and no
+  word is cut in two.
+- Whisper only hears what the VAD calls speech (silence and street noise produce nothing);
+  the VAD's frame probabilities are kept to check every segment against what it heard and
+  to pull word times out of the silence Whisper likes to stretch them into.
+- Each 30-second window gets its own language (code-switching), read from the detection
+  faster-whisper already makes (see `models.whisper.LanguageTap`).
+- Suspicious segments are kept but flagged, with reasons (see `models.trust`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.speech_regions import (
+    FRAME,
+    SAMPLE_RATE,
+    VadSettings,
+    merge_into_spans,
+    quiet_cut,
+    speech_bounds,
+    speech_chunks,
+    speech_probabilities,
+    speech_ratio,
+)
+from models.trust import DoubtRules, flag_repeated_segments, judge_segment, to_simplified
+from models.whisper import LoadedWhisper
+
+# Languages written in Han characters that are shown in simplified form.
+_SIMPLIFY = frozenset({"zh", "yue"})
+# A word start moved by less than this is left alone: the VAD's own granularity.
+_CLAMP_MIN_S = 0.2
+_CLAMP_MARGIN_S = 0.05
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    language: str | None
+    language_probability: float | None
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    confidence: float  # mean word probability (exp(avg_logprob) without words)
+    speech_ratio: float  # share of the segment's time the VAD calls speech
+    words: list[Word] = field(default_factory=list)
+    doubtful: bool = False
+    doubt_reasons: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        words = [Word(**w) for w in data.get("words", [])]
+        return cls(**{**data, "words": words})
+
+
+@dataclass
+class Transcript:
+    """The transcript of one audio stream of one recording, as stored and exported."""
+
+    recording_id: str
+    stream_index: int | None  # container stream index; None when the file has no audio
+    stream_label: str
+    status: str  # done | no_speech | no_audio
+    language: str | None = None
+    language_probability: float | None = None
+    languages: dict[str, float] = field(default_factory=dict)  # seconds per language
+    duration_s: float = 0.0
+    speech_s: float = 0.0
+    audio_sha256: str | None = None  # of the 16 kHz mono float32 samples transcribed
+    model: str = ""
+    model_sha256: str = ""
+    device: str = ""
+    compute_type: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    params_hash: str = ""
+    decode: dict[str, Any] = field(default_factory=dict)  # corrupt packets, silence filled
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        joiner = "" if self.language in ("zh", "yue", "ja") else " "
+        return joiner.join(s.text for s in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        segments = [Segment.from_dict(s) for s in data.get("segments", [])]
+        return cls(**{**data, "segments": segments})
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Everything that changes the output; hashed into the stage's parameter digest."""
+
+    language: str | None = None  # None: detect per file and per 30-s window
+    multilingual: bool = True  # detect the language of every window (code-switching)
+    beam_size: int = 5
+    batch_size: int = 0  # 0: sequential decoding; N > 1: batched pipeline, N windows at once
+    vad: bool = True
+    vad_threshold: float = 0.5
+    word_timestamps: bool = True
+    # Off by default: a hallucinated loop fed back as the prompt repeats itself for minutes.
+    condition_on_previous_text: bool = False
+    window_s: float = 600.0  # audio held and transcribed at once
+    simplify_chinese: bool = True
+
+    def vad_settings(self) -> VadSettings:
+        if self.batch_size > 1:
+            # faster-whisper's batched defaults: short silences split, 30-s cap per chunk.
+            return VadSettings(self.vad_threshold, max_speech_duration_s=30.0,
+                               min_silence_duration_ms=160)  # fmt: skip
+        return VadSettings(self.vad_threshold)
+
+    def whisper_kwargs(self) -> dict[str, Any]:
+        """Arguments for faster-whisper's transcribe(), shared with the benchmark script."""
+        forced = self.language is not None
+        return {
+            "language": self.language,
+            "multilingual": self.multilingual and not forced,
+            "beam_size": self.beam_size,
+            "word_timestamps": self.word_timestamps,
+            "condition_on_previous_text": self.condition_on_previous_text,
+        }
+
+
+@dataclass
+class StreamResult:
+    """What transcribing one audio stream gave."""
+
+    segments: list[Segment]
+    language: str | None
+    language_probability: float | None
+    languages: dict[str, float]  # seconds of transcribed speech per language
+    speech_s: float  # seconds the VAD called speech
+    duration_s: float  # seconds of audio read
+
+    @property
+    def status(self) -> str:
+        return "done" if self.segments else "no_speech"
+
+
+ProgressFn = Callable[[float], None]  # receives seconds of audio done
+
+
+# --- windows -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    offset_s: float
+    audio: np.ndarray
+    probs: np.ndarray  # VAD probability per 512-sample frame of `audio`
+
+
+def _windows(
+    chunks: Iterable[np.ndarray], window_s: float, off_threshold: float, vad: bool
+) -> Iterator[_Window]:
+    """Regroup decoded chunks into windows of about `window_s`, each ending in a pause."""
+    lookahead = min(30.0, window_s / 4)
+    need = int((window_s + lookahead) * SAMPLE_RATE)
+    buffer: list[np.ndarray] = []
+    buffered = 0
+    offset = 0
+
+    def probabilities(audio: np.ndarray) -> np.ndarray:
+        if vad:
+            return speech_probabilities(audio)
+        return np.ones(audio.shape[0] // FRAME + 1, dtype=np.float32)
+
+    for chunk in chunks:
+        buffer.append(chunk)
+        buffered += chunk.shape[0]
+        while buffered >= need:
+            audio = np.concatenate(buffer)
+            probs = probabilities(audio)
+            lo = int((window_s - min(60.0, window_s / 2)) * SAMPLE_RATE) // FRAME
+            hi = int((window_s + lookahead) * SAMPLE_RATE) // FRAME
+            cut = quiet_cut(probs, lo, hi, off_threshold) * FRAME
+            cut = max(FRAME, cut)
+            yield _Window(offset / SAMPLE_RATE, audio[:cut], probs[: cut // FRAME])
+            rest = audio[cut:]
+            del audio, probs
+            buffer, buffered = [rest], rest.shape[0]
+            offset += cut
+    if buffered:
+        audio = np.concatenate(buffer)
+        yield _Window(offset / SAMPLE_RATE, audio, probabilities(audio))
+
+
+# --- decoding one window -------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    """A faster-whisper segment placed in the recording's timeline."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Word]
+    avg_logprob: float
+    no_speech_prob: float
+    language: str | None
+    language_probability: float | None
+
+
+def _convert(seg: Any, offset: float, language: tuple[str | None, float | None]) -> _Raw:
+    words = [
+        Word(
+            round(float(w.start) + offset, 3),
+            round(float(w.end) + offset, 3),
+            w.word,
+            round(float(w.probability), 4),
+        )
+        for w in (seg.words or [])
+    ]
+    return _Raw(
+        start=round(float(seg.start) + offset, 3),
+        end=round(float(seg.end) + offset, 3),
+        text=seg.text,
+        words=words,
+        avg_logprob=float(seg.avg_logprob),
+        no_speech_prob=float(seg.no_speech_prob),
+        language=language[0],
+        language_probability=language[1],
+    )
+
+
+def _sequential(
+    loaded: LoadedWhisper, window: _Window, chunks: list[dict[str, int]], opts: TranscribeOptions
+) -> Iterator[_Raw]:
+    from faster_whisper.transcribe import restore_speech_timestamps
+
+    speech = np.concatenate([window.audio[c["start"] : c["end"]] for c in chunks])
+    loaded.tap.reset()
+    segments, info = loaded.model.transcribe(speech, vad_filter=False, **opts.whisper_kwargs())
+    file_language = (info.language, float(info.language_probability))
+    per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
+    loaded.tap.reset()  # forget the whole-window detection made inside transcribe()
+    for seg in restore_speech_timestamps(segments, chunks, SAMPLE_RATE):
+        detections = loaded.tap.detections
+        language = detections[-1] if per_window and detections else file_language
+        yield _convert(seg, window.offset_s, language)
+
+
+def _batched(
+    loaded: LoadedWhisper, window: _Window, chunks: list[dict[str, int]], opts: TranscribeOptions
+) -> Iterator[_Raw]:
+    from faster_whisper import BatchedInferencePipeline
+
+    spans = merge_into_spans(chunks)
+    starts = [s / SAMPLE_RATE for s, _ in spans]
+    clips = [{"start": s / SAMPLE_RATE, "end": e / SAMPLE_RATE} for s, e in spans]
+    pipeline = BatchedInferencePipeline(loaded.model)
+    loaded.tap.reset()
+    segments, info = pipeline.transcribe(
+        window.audio,
+        vad_filter=False,
+        clip_timestamps=clips,
+        batch_size=opts.batch_size,
+        without_timestamps=False,
+        **opts.whisper_kwargs(),
+    )
+    file_language = (info.language, float(info.language_probability))
+    per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
+    loaded.tap.reset()
+    for seg in segments:
+        # Batches detect the language of every span in order; a segment's span is the one
+        # whose start its `seek` (centiseconds) names.
+        span = max(0, bisect.bisect_right(starts, seg.seek / 100 + 0.015) - 1)
+        detections = loaded.tap.detections
+        language = detections[span] if per_window and span < len(detections) else file_language
+        yield _convert(seg, window.offset_s, language)
+
+
+# --- after decoding ------------------------------------------------------------------------
+
+
+def _clamp_words(words: list[Word], probs: np.ndarray, offset: float, threshold: float) -> None:
+    """Pull word edges that Whisper stretched into silence back to where the VAD hears speech.
+
+    Whisper's alignment often starts the first word after a pause well inside the pause.
+    """
+    for word in words:
+        bounds = speech_bounds(probs, word.start - offset, word.end - offset, threshold)
+        if bounds is None:
+            continue
+        first, last = bounds[0] + offset, bounds[1] + offset
+        if first - word.start > _CLAMP_MIN_S:
+            word.start = round(max(word.start, first - _CLAMP_MARGIN_S), 3)
+        if word.end - last > _CLAMP_MIN_S:
+            word.end = round(min(word.end, last + _CLAMP_MARGIN_S), 3)
+
+
+def _finish(
+    raw: _Raw, window: _Window, opts: TranscribeOptions, rules: DoubtRules
+) -> Segment | None:
+    words = [w for w in raw.words if w.text.strip()]
+    text = raw.text
+    if opts.simplify_chinese and raw.language in _SIMPLIFY:
+        for word in words:
+            word.text = to_simplified(word.text)
+        text = "".join(w.text for w in words) if words else to_simplified(text)
+    text = text.strip()
+    if not text:
+        return None
+    start, end = raw.start, raw.end
+    if words:
+        if opts.vad:
+            _clamp_words(words, window.probs, window.offset_s, opts.vad_threshold)
+        start, end = words[0].start, words[-1].end
+    ratio = speech_ratio(window.probs, start - window.offset_s, end - window.offset_s,
+                         opts.vad_threshold) if opts.vad else 1.0  # fmt: skip
+    confidence = (
+        float(np.mean([w.probability for w in words])) if words else float(np.exp(raw.avg_logprob))
+    )
+    segment = Segment(
+        start=start,
+        end=max(end, start),
+        text=text,
+        language=raw.language,
+        language_probability=(
+            round(raw.language_probability, 4) if raw.language_probability is not None else None
+        ),
+        avg_logprob=round(raw.avg_logprob, 4),
+        no_speech_prob=round(raw.no_speech_prob, 4),
+        compression_ratio=0.0,
+        confidence=round(confidence, 4),
+        speech_ratio=round(ratio, 3),
+        words=words,
+    )
+    judge_segment(segment, rules)
+    return segment
+
+
+def _summarise_languages(
+    segments: list[Segment],
+) -> tuple[str | None, float | None, dict[str, float]]:
+    seconds: dict[str, float] = {}
+    weighted: dict[str, float] = {}
+    for seg in segments:
+        if seg.language is None:
+            continue
+        span = max(seg.end - seg.start, 0.01)
+        seconds[seg.language] = seconds.get(seg.language, 0.0) + span
+        weighted[seg.language] = weighted.get(seg.language, 0.0) + span * (
+            seg.language_probability or 0.0
+        )
+    if not seconds:
+        return None, None, {}
+    main = max(seconds, key=lambda lang: seconds[lang])
+    probability = round(weighted[main] / seconds[main], 4)
+    return main, probability, {k: round(v, 2) for k, v in sorted(seconds.items())}
+
+
+def transcribe_chunks(
+    loaded: LoadedWhisper,
+    chunks: Iterable[np.ndarray],
+    options: TranscribeOptions,
+    *,
+    rules: DoubtRules | None = None,
+    progress: ProgressFn | None = None,
+) -> StreamResult:
+    """Transcribe a stream of 16 kHz mono float32 chunks."""
+    rules = rules or DoubtRules()
+    vad = options.vad_settings()
+    if not options.vad:
+        vad = VadSettings(threshold=0.0, neg_threshold=0.0, min_silence_duration_ms=10**9,
+                          max_speech_duration_s=vad.max_speech_duration_s)  # fmt: skip
+    decode = _batched if options.batch_size > 1 else _sequential
+    segments: list[Segment] = []
+    speech_samples = 0
+    total_s = 0.0
+    for window in _windows(chunks, options.window_s, vad.off_threshold, options.vad):
+        found = speech_chunks(window.probs, window.audio.shape[0], vad)
+        speech_samples += sum(c["end"] - c["start"] for c in found)
+        window_end = window.offset_s + window.audio.shape[0] / SAMPLE_RATE
+        if found:
+            for raw in decode(loaded, window, found, options):
+                segment = _finish(raw, window, options, rules)
+                if segment is not None:
+                    segments.append(segment)
+                if progress is not None:
+                    progress(min(raw.end, window_end))
+        total_s = window_end
+        if progress is not None:
+            progress(window_end)
+    flag_repeated_segments(segments, rules)
+    language, probability, languages = _summarise_languages(segments)
+    return StreamResult(
+        segments=segments,
+        language=language,
+        language_probability=probability,
+        languages=languages,
+        speech_s=round(speech_samples / SAMPLE_RATE, 3),
+        duration_s=round(total_s, 3),
+    )
+
+
+def transcribe_array(
+    loaded: LoadedWhisper, audio: np.ndarray, options: TranscribeOptions | None = None
+) -> StreamResult:
+    """Transcribe audio already in memory (short clips, tests)."""
+    return transcribe_chunks(loaded, [audio], options or TranscribeOptions())
+
+
+def segment_dicts(segments: list[Segment]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in segments]
