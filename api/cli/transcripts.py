@@ -1,0 +1,120 @@
+"""`custos transcript` and `custos search`: read transcripts, find what was said."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from api.cli.common import console, err_console, fail, print_json, services
+from storage.db.schema import Recording
+
+
+class TranscriptFormat(StrEnum):
+    vtt = "vtt"
+    srt = "srt"
+    txt = "txt"
+    json = "json"
+
+
+def find_recording(session: Session, ref: str) -> Recording:
+    """A recording by id, SHA-256, or an unambiguous prefix (6+ characters) of either."""
+    exact = session.get(Recording, ref)
+    if exact is not None:
+        return exact
+    if len(ref) < 6:
+        fail(f"no recording {ref!r} (give an id, a SHA-256 or 6+ characters of one)")
+    found = list(
+        session.scalars(
+            select(Recording)
+            .where(or_(Recording.id.startswith(ref), Recording.sha256.startswith(ref.lower())))
+            .limit(2)
+        )
+    )
+    if not found:
+        fail(f"no recording {ref!r}")
+    if len(found) > 1:
+        fail(f"{ref!r} names more than one recording; give more characters")
+    return found[0]
+
+
+def _fmt_time(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:06.3f}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("transcript")
+    def transcript(
+        recording: Annotated[str, typer.Argument(help="recording id or SHA-256 (or a prefix)")],
+        fmt: Annotated[
+            TranscriptFormat, typer.Option("--format", "-f", help="output format")
+        ] = TranscriptFormat.txt,
+        stream: Annotated[
+            int | None, typer.Option("--stream", help="audio stream index (default: all/first)")
+        ] = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+        ] = None,
+    ) -> None:
+        """Print a recording's transcript as WebVTT, SRT, plain text or JSON."""
+        from models.transcript_format import render
+        from models.transcripts import load_transcripts
+
+        with services() as svc, svc.db.session() as session:
+            rec = find_recording(session, recording)
+            found = load_transcripts(session, rec.id, stream_index=stream)
+            if not found:
+                if stream is not None and load_transcripts(session, rec.id):
+                    fail(f"recording {rec.id} has no transcript for audio stream {stream}")
+                fail(f"recording {rec.id} has not been transcribed yet")
+        if fmt in (TranscriptFormat.vtt, TranscriptFormat.srt) and len(found) > 1:
+            labels = ", ".join(f"{t.stream_index} ({t.stream_label})" for t in found)
+            err_console.print(
+                f"{len(found)} audio streams: {labels}; showing stream "
+                f"{found[0].stream_index} (choose with --stream)"
+            )
+            found = found[:1]
+        body = render(found, fmt.value)
+        if output is None:
+            typer.echo(body, nl=False)
+        else:
+            output.write_text(body, encoding="utf-8")
+            console.print(f"wrote {output}")
+
+    @app.command("search")
+    def search_cmd(
+        text: Annotated[str, typer.Argument(help="words or characters to find")],
+        case: Annotated[str | None, typer.Option("--case", help="only this case number")] = None,
+        limit: Annotated[int, typer.Option(help="at most this many hits")] = 50,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Find what was said: recording, audio stream, time offset and snippet."""
+        from models.transcripts import search
+
+        with services() as svc:
+            hits = search(svc.db, text, case_no=case, limit=limit)
+        if json_out:
+            print_json([asdict(h) for h in hits])
+            return
+        if not hits:
+            console.print("no match")
+            return
+        table = Table("recording", "stream", "at", "snippet", "case")
+        for hit in hits:
+            table.add_row(
+                hit.recording_id,
+                str(hit.stream_index),
+                _fmt_time(hit.start),
+                escape(hit.snippet) + (" [yellow](doubtful)[/]" if hit.doubtful else ""),
+                hit.case_no or "",
+            )
+        console.print(table)
