@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = 30.0  # a job whose heartbeat is older than 2x this is taken over
     redis_maintenance_chance: int = 1000  # per million broker calls: requeue dead workers' messages
     job_max_retries: int = 5
+    pipeline_stages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["normalise", "transcribe", "detect"]
+    )  # which stages ingest queues, e.g. "normalise,transcribe" on a host without detection
     ffmpeg_timeout_factor: float = 4.0  # x media duration, plus ffmpeg_timeout_base_s
     ffmpeg_timeout_base_s: float = 120.0
     proxy_height: int = 360
@@ -90,6 +93,13 @@ class Settings(BaseSettings):
             if "sha256" not in value:
                 # Objects are addressed by SHA-256, so it can never be switched off.
                 value = ["sha256", *value]
+        return value
+
+    @field_validator("pipeline_stages", mode="before")
+    @classmethod
+    def _split_stages(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

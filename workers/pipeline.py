@@ -27,7 +27,11 @@ def enqueue_pipeline(
     svc: Services, recording_ids: list[str], stages: tuple[str, ...] | None = None
 ) -> list[Job]:
     """Create (or find) each applicable stage's job for these recordings and queue new ones."""
-    wanted = [STAGES[name] for name in (stages or tuple(STAGES))]
+    names = stages or tuple(svc.settings.pipeline_stages)
+    unknown = [name for name in names if name not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGES)}")
+    wanted = [STAGES[name] for name in names]
     params = {stage.name: stage.default_params(svc) for stage in wanted}
     created: list[tuple[Job, float | None]] = []
 

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+
+from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
+from ingest.sample_dump import make_clip
+from storage.db.schema import Derivative, Job, LedgerEvent, Recording
+from storage.services import Services
+from tests.workers.redis_server import RedisServer
+from workers import jobs
+from workers.embedded import EmbeddedWorkers, wait_for_jobs
+from workers.pipeline import enqueue_pipeline, reprocess
+from workers.runner import execute, install_services
+from workers.stages import STAGES
+
+
+def _ingest_clips(svc: Services, folder: Path, n: int = 2) -> list[str]:
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        make_clip(folder / f"BWC0042_2026110314{i:02d}00_{i:04d}.MP4", seconds=1.5, tone=300 + i)
+    ids: list[str] = []
+    ingest(svc, [folder], CaptureMeta(), IngestCallbacks(on_new_recording=ids.append))
+    return ids
+
+
+def _count(svc: Services, model: type, *where: object) -> int:
+    with svc.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_embedded_pipeline_runs_and_repeats_nothing(svc: Services, tmp_path: Path) -> None:
+    ids = _ingest_clips(svc, tmp_path / "dump")
+    created = enqueue_pipeline(svc, ids, stages=("normalise",))
+    assert len(created) == 2
+    with EmbeddedWorkers(svc, threads=2):
+        assert wait_for_jobs(svc, timeout_s=300)
+    views = jobs.list_jobs(svc)
+    assert [v.status for v in views] == ["done", "done"], [v.error for v in views]
+    outputs = _count(svc, Derivative)
+    derived_events = _count(svc, LedgerEvent, LedgerEvent.action == "derived")
+    assert outputs > 0 and derived_events == outputs
+    # The same recordings queued again: the jobs exist, nothing new is created or run.
+    assert enqueue_pipeline(svc, ids, stages=("normalise",)) == []
+    # A redelivered message for a finished job is a no-op.
+    install_services(svc)
+    try:
+        assert execute("normalise", views[0].id) is None
+    finally:
+        install_services(None)
+    assert _count(svc, Derivative) == outputs
+    assert _count(svc, LedgerEvent, LedgerEvent.action == "derived") == derived_events
+
+
+def test_reprocess_runs_the_stage_again_without_duplicating_outputs(
+    svc_sqlite: Services, tmp_path: Path
+) -> None:
+    svc = svc_sqlite
+    ids = _ingest_clips(svc, tmp_path / "dump", n=1)
+    enqueue_pipeline(svc, ids, stages=("normalise",))
+    with EmbeddedWorkers(svc):
+        assert wait_for_jobs(svc, timeout_s=300)
+        outputs = _count(svc, Derivative)
+        job = reprocess(svc, ids[0], "normalise")
+        assert wait_for_jobs(svc, timeout_s=300)
+    after = jobs.get(svc, job.id)
+    assert after is not None and after.status == "done" and after.attempts == 1
+    assert _count(svc, Derivative) == outputs
+    with pytest.raises(ValueError, match="unknown stage"):
+        reprocess(svc, ids[0], "nonsense")
+
+
+def test_embedded_restart_resumes_unfinished_jobs(svc_sqlite: Services, tmp_path: Path) -> None:
+    """Jobs queued by a process that then died (no messages survive) are run on restart."""
+    svc = svc_sqlite
+    ids = _ingest_clips(svc, tmp_path / "dump", n=1)
+    enqueue_pipeline(svc, ids, stages=("normalise",))
+    # Simulate a job that a now-dead process had started.
+    with svc.db.session() as session:
+        job = session.scalars(select(Job)).one()
+        job.status, job.worker = "running", f"{os.uname().nodename}:999999:1"
+        job.heartbeat_at = datetime.now(UTC)
+    with EmbeddedWorkers(svc):
+        assert wait_for_jobs(svc, timeout_s=300)
+    assert [v.status for v in jobs.list_jobs(svc)] == ["done"]
+
+
+def test_undecodable_media_fails_once_with_its_reason(svc_sqlite: Services) -> None:
+    svc = svc_sqlite
+    import io
+
+    put = svc.store.put_content_addressed(
+        io.BytesIO(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
+    )
+    rec = Recording(
+        id=str(uuid4()),
+        sha256=put.digests["sha256"],
+        size=put.size,
+        object_key=put.key,
+        original_name="broken.mp4",
+        media_kind="video",
+        status="stored",
+        probe={},
+        missing_fields=[],
+        device_kind="other",
+        incomplete=False,
+        legal_hold=False,
+        ingested_at=datetime.now(UTC),
+        ingested_by="tester",
+        duration_s=5.0,
+    )
+    svc.db.run(lambda s: s.add(rec))
+    enqueue_pipeline(svc, [rec.id], stages=("normalise",))
+    with EmbeddedWorkers(svc):
+        assert wait_for_jobs(svc, timeout_s=120)
+    (view,) = jobs.list_jobs(svc)
+    assert view.status == "failed"
+    assert view.attempts == 1
+    assert view.error and "could not read the media" in view.error
+
+
+def test_time_limit_scales_with_duration() -> None:
+    stage = STAGES["normalise"]
+    assert stage.time_limit_ms(3600) > stage.time_limit_ms(60) > 0
+
+
+def test_redis_that_evicts_keys_is_refused(tmp_path: Path) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    from workers.broker import check_redis_policy
+    from workers.errors import BrokerConfigError
+
+    server = RedisServer(tmp_path / "r", "--maxmemory-policy", "allkeys-lru").start()
+    try:
+        broker = RedisBroker(url=server.url)
+        with pytest.raises(BrokerConfigError, match="allkeys-lru"):
+            check_redis_policy(broker)
+        broker.client.config_set("maxmemory-policy", "noeviction")
+        check_redis_policy(broker)
+        broker.close()
+    finally:
+        server.kill()
