@@ -95,9 +95,8 @@ def read_documents(path: Path) -> list[CaseDocument]:
         else:
             raw = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CaseFileError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
-        ) from exc
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise CaseFileError(f"{path}: not valid {kind}: {exc}") from exc
     if not raw:
         raise CaseFileError(f"{path}: no case in the file")
     docs: list[CaseDocument] = []

@@ -117,7 +117,7 @@ def suggest(
             basis = _basis(rec, step, whole, case, checklist, tol)
             if basis is None:
                 continue
-            part = None if whole is None else whole.intersect(_step_window(step).widen(tol))
+            part = _suggested_range(whole, _step_window(step), tol)
             link = Link(
                 recording_id=rec.id,
                 step_id=step.id,
@@ -146,6 +146,14 @@ def suggest(
             details={"links": [m.link_id for m in made]},
         )
     return made
+
+
+def _suggested_range(whole: Interval | None, window: Interval, tol: timedelta) -> Interval | None:
+    """The part of the recording inside the window; for a recording that meets the window
+    only within the drift tolerance, the part inside the widened window."""
+    if whole is None:
+        return None
+    return whole.intersect(window) or whole.intersect(window.widen(tol))
 
 
 def _basis(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from case_factory import add_case, add_recording, add_step, at, checklist
 from sqlalchemy.orm import Session
 
 from cases.compliance import (
@@ -20,6 +19,7 @@ from cases.links import link_manual
 from cases.tables import Link, Step
 from storage.db.schema import Recording
 from storage.services import Services
+from tests.cases.case_factory import add_case, add_recording, add_step, at, checklist
 
 RULES = checklist(tolerance=5)
 

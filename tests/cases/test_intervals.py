@@ -4,9 +4,9 @@ import random
 from datetime import timedelta
 
 import pytest
-from case_factory import T0
 
 from cases.intervals import Interval, clip, gaps, merge, overlap, total
+from tests.cases.case_factory import T0
 
 
 def iv(a: float, b: float) -> Interval:

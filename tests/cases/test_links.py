@@ -1,0 +1,163 @@
+"""Suggestions by capture-time overlap and by case, device or officer; confirm; manual links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cases.errors import LinkError
+from cases.links import decide, link_manual, resolve_range, suggest
+from cases.tables import Link
+from storage.db.schema import LedgerEvent
+from storage.services import Services
+from tests.cases.case_factory import add_case, add_recording, add_step, at, checklist
+
+RULES = checklist(tolerance=5)
+
+
+def test_suggestions_by_overlap_and_device_or_officer(svc: Services) -> None:
+    with svc.db.session() as s:
+        case = add_case(s, "L-1")
+        seizure = add_step(
+            s, case, "S1", "seizure", at(14, 0), at(14, 30), officers=["wang"], devices=["DSJ-9"]
+        )
+        hearing = add_step(s, case, "S2", "hearing", at(16, 0), at(16, 30), officers=["li"])
+        by_device = add_recording(s, start=at(13, 55), seconds=600, device="DSJ-9", collector="x")
+        by_officer = add_recording(s, start=at(14, 10), seconds=300, device="D2", collector="wang")
+        by_case = add_recording(
+            s, start=at(16, 5), seconds=120, device="D3", collector="y", case_no="L-1"
+        )
+        drift = add_recording(s, start=at(14, 30, 3), seconds=60, device="DSJ-9", collector="x")
+        # Same time and device, but tagged with another case: never suggested.
+        other_case = add_recording(s, start=at(14, 0), seconds=60, device="DSJ-9", case_no="L-2")
+        # Overlaps in time only: no device, officer or case in common.
+        stranger = add_recording(s, start=at(14, 0), seconds=600, device="D7", collector="zhao")
+        # Right device, wrong time.
+        later = add_recording(s, start=at(18, 0), seconds=600, device="DSJ-9", collector="x")
+        # Tagged with the case and the step's kind, but without capture time.
+        untimed = add_recording(
+            s, start=None, seconds=None, device=None, case_no="L-1", step="hearing"
+        )
+        made = suggest(s, case, RULES, actor="custos", ledger=svc.ledger)
+
+    pairs = {(m.recording_id, m.step_key) for m in made}
+    assert pairs == {
+        (by_device.id, "S1"),
+        (by_officer.id, "S1"),
+        (by_case.id, "S2"),
+        (drift.id, "S1"),
+        (untimed.id, "S2"),
+    }
+    for rec in (other_case, stranger, later):
+        assert all(m.recording_id != rec.id for m in made)
+    first = next(m for m in made if m.recording_id == by_device.id)
+    # The suggested range is the part of the recording inside the step window.
+    assert (first.range_start, first.range_end) == (at(14, 0), at(14, 5))
+    assert first.basis == {
+        "overlap_s": 300.0,
+        "case_no": False,
+        "tagged_step": False,
+        "device": True,
+        "officer": False,
+    }
+    assert next(m for m in made if m.recording_id == untimed.id).basis["tagged_step"] is True
+    assert seizure.id and hearing.id
+
+    with svc.db.session() as s:
+        again = suggest(s, case, RULES, actor="custos", ledger=svc.ledger)
+        assert again == []  # nothing new the second time
+        accepted = decide(s, [first.link_id], accept=True, actor="clerk", ledger=svc.ledger)
+        rejected = decide(
+            s,
+            [m.link_id for m in made if m.recording_id == drift.id],
+            accept=False,
+            actor="clerk",
+            ledger=svc.ledger,
+        )
+    assert accepted[0].status == "confirmed" and accepted[0].decided_by == "clerk"
+    assert rejected[0].status == "rejected"
+    with svc.db.session() as s:
+        assert suggest(s, case, RULES, actor="custos") == []  # rejected stays rejected
+        actions = [e.action for e in s.scalars(select(LedgerEvent).order_by(LedgerEvent.seq))]
+    assert actions == ["case.links.suggested", "case.link.confirmed", "case.link.rejected"]
+
+
+def test_manual_link_offsets_ranges_and_refusals(svc: Services) -> None:
+    with svc.db.session() as s:
+        case = add_case(s, "L-3")
+        step = add_step(s, case, "S1", "investigation", at(9, 0), at(10, 0))
+        rec = add_recording(s, start=at(9, 10), seconds=600)
+        start, end = resolve_range(rec, "1:30", "0:05:00")
+        assert (start, end) == (at(9, 11, 30), at(9, 15))
+        assert resolve_range(rec, "2024-05-14T09:12:00+08:00", None)[0] == at(1, 12)
+        made = link_manual(
+            s,
+            rec,
+            step,
+            start=start,
+            end=end,
+            proves="statement",
+            actor="clerk",
+            checklist=RULES,
+            ledger=svc.ledger,
+        )
+        assert (made.range_start, made.range_end, made.status) == (start, end, "confirmed")
+        # Defaults to the whole recording.
+        whole = link_manual(
+            s, rec, step, start=None, end=None, proves=None, actor="clerk", checklist=RULES
+        )
+        assert (whole.range_start, whole.range_end) == (at(9, 10), at(9, 20))
+        with pytest.raises(LinkError, match="outside the recording"):
+            link_manual(
+                s, rec, step, start=at(9, 0), end=at(9, 15), proves=None, actor="c", checklist=RULES
+            )
+        with pytest.raises(LinkError, match="after"):
+            link_manual(
+                s,
+                rec,
+                step,
+                start=at(9, 15),
+                end=at(9, 12),
+                proves=None,
+                actor="c",
+                checklist=RULES,
+            )
+        # A few seconds beyond the recording (clock drift) are accepted and cut to it.
+        edge = link_manual(
+            s,
+            rec,
+            step,
+            start=at(9, 9, 57),
+            end=at(9, 20, 2),
+            proves=None,
+            actor="c",
+            checklist=RULES,
+        )
+        assert (edge.range_start, edge.range_end) == (at(9, 10), at(9, 20))
+        untimed = add_recording(s, start=None, seconds=None)
+        with pytest.raises(LinkError, match="no capture time"):
+            resolve_range(untimed, "90", "120")
+        assert untimed.id
+
+
+def test_manual_link_confirms_an_open_suggestion(svc: Services) -> None:
+    with svc.db.session() as s:
+        case = add_case(s, "L-4")
+        step = add_step(s, case, "S1", "seizure", at(9, 0), at(9, 30), devices=["DSJ-01"])
+        rec = add_recording(s, start=at(9, 0), seconds=1800 + 60)
+        (suggestion,) = suggest(s, case, RULES, actor="custos")
+        link = link_manual(
+            s,
+            rec,
+            step,
+            start=None,
+            end=at(9, 30),
+            proves="all of it",
+            actor="clerk",
+            checklist=RULES,
+        )
+        assert link.id == suggestion.link_id
+        assert link.range_end - link.range_start == timedelta(minutes=30)
+        assert s.scalar(select(Link).where(Link.recording_id == rec.id)) is link
