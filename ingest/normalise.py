@@ -132,10 +132,12 @@ def run_ffmpeg(
 ) -> None:
     """Run ffmpeg with `-progress pipe:1`, a hard time limit and stderr kept for errors."""
     timed_out = threading.Event()
-    with stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen(
+    with (
+        stderr_path.open("wb") as stderr,
+        subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
-        )
+        ) as proc,
+    ):
 
         def kill() -> None:
             timed_out.set()
@@ -157,7 +159,7 @@ def run_ffmpeg(
             returncode = proc.wait()
         finally:
             timer.cancel()
-            if proc.poll() is None:
+            if proc.poll() is None:  # the progress callback raised: leave no ffmpeg behind
                 proc.kill()
                 proc.wait()
     if timed_out.is_set():
