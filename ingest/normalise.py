@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from storage.db.schema import Recording
 from storage.derived import derivatives_of, store_derivative
 from storage.errors import PermanentError
 from storage.objects.hashing import derived_key, params_digest
+from storage.params import from_json
 from storage.services import Services
 
 STAGE = "normalise"
@@ -65,20 +66,11 @@ class NormaliseParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NormaliseParams:
-        """Rebuild from `asdict` output (e.g. a job row's JSON params)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise PermanentError(f"unknown normalise parameters {sorted(unknown)}")
-        values = dict(data)
-        if "outputs" in values:
-            values["outputs"] = tuple(values["outputs"])
-        if isinstance(values.get("encode"), dict):
-            try:
-                values["encode"] = cmd.EncodeOptions(**values["encode"])
-            except TypeError as exc:
-                raise PermanentError(f"bad encode parameters: {exc}") from exc
-        return cls(**values)
+        """Rebuild from JSON (a job row's params); unknown or ill-typed keys are permanent."""
+        try:
+            return from_json(cls, data)
+        except (TypeError, ValueError) as exc:
+            raise PermanentError(f"bad normalise parameters: {exc}") from exc
 
     def identity(self) -> dict[str, Any]:
         """The parameters that define the outputs (what the digest covers)."""
