@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -171,6 +171,10 @@ def _expected_gaps(
     return found
 
 
+def clock(base: datetime, sec: int) -> str:
+    return (base + timedelta(seconds=sec)).strftime("%H:%M:%S")
+
+
 def test_generated_case_with_known_gaps(svc: Services) -> None:
     rng = random.Random(20240514)
     tolerance = 5
@@ -202,10 +206,9 @@ def test_generated_case_with_known_gaps(svc: Services) -> None:
             holes = _expected_gaps(length, pieces, tolerance)
             name = rules.rule(kind).name
 
-            def clock(sec: int, base=start) -> str:  # noqa: B008 - bound per step
-                return (base + timedelta(seconds=sec)).strftime("%H:%M:%S")
-
-            messages = [f"no recording {clock(a)}-{clock(b)} during {name}" for a, b in holes]
+            messages = [
+                f"no recording {clock(start, a)}-{clock(start, b)} during {name}" for a, b in holes
+            ]
             expected[step.key] = ("red" if holes or not pieces else "green", messages)
 
     with svc.db.session() as s:

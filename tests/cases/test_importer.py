@@ -74,6 +74,7 @@ def test_import_yaml_with_alias_kinds_zone_and_offsets(svc: Services, tmp_path: 
         links = list(s.scalars(select(Link).order_by(Link.id)))
         assert [(lk.status, lk.created_by) for lk in links] == [("confirmed", "clerk")] * 2
         # 0:00:30 into a recording that starts 14:05:00 UTC; 22:20 Beijing is 14:20 UTC.
+        assert links[1].range_start is not None and links[1].range_end is not None
         assert (as_utc(links[1].range_start), as_utc(links[1].range_end)) == (
             at(14, 5, 30),
             at(14, 20),

@@ -159,5 +159,6 @@ def test_manual_link_confirms_an_open_suggestion(svc: Services) -> None:
             checklist=RULES,
         )
         assert link.id == suggestion.link_id
+        assert link.range_start is not None and link.range_end is not None
         assert link.range_end - link.range_start == timedelta(minutes=30)
         assert s.scalar(select(Link).where(Link.recording_id == rec.id)) is link

@@ -37,7 +37,7 @@ def ago(days: float) -> datetime:
 
 
 @pytest.fixture
-def svc0(make_services: object, database_url: str) -> Services:
+def svc0(database_url: str, make_services: object) -> Services:
     """Services whose object store sets no WORM retention, so due originals can go."""
     return make_services(database_url=database_url, retention_days=0)  # type: ignore[operator,no-any-return]
 

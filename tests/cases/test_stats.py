@@ -60,13 +60,13 @@ class World:
     recordings: list[GenRecording] = field(default_factory=list)
 
 
-def generate(svc: Services, seed: int = 2023) -> World:
+def generate(svc: Services, seed: int = 2023, n_cases: int = 110) -> World:
     """Cases, steps and recordings over 2023 (and a few just outside it)."""
     rng = random.Random(seed)
     kinds = sorted(RULES.kinds)
     world = World()
     with svc.db.session() as s:
-        for n in range(110):
+        for n in range(n_cases):
             opened = YEAR_START + timedelta(days=rng.uniform(-20, 385), seconds=rng.randint(0, 9))
             opened = opened.replace(microsecond=0)
             unit = rng.choice(UNITS)
@@ -149,7 +149,7 @@ def generate(svc: Services, seed: int = 2023) -> World:
                 GenCase(opened, unit, case_officers, max(case_lights, key=RANK.__getitem__))
             )
         # Recordings that belong to no case: patrols, some without complete metadata.
-        for _ in range(150):
+        for _ in range(n_cases + 40):
             start = YEAR_START + timedelta(days=rng.uniform(-10, 375))
             start = start.replace(microsecond=0)
             seconds = rng.randint(30, 5400)
@@ -232,7 +232,7 @@ def test_generated_year_matches_independent_counts(svc: Services, tmp_path: Path
 
 
 def test_outputs_csv_json_and_charts(svc_sqlite: Services, tmp_path: Path) -> None:
-    world = generate(svc_sqlite, seed=7)
+    world = generate(svc_sqlite, seed=7, n_cases=30)
     with svc_sqlite.db.session() as s:
         stats = compute(s, StatsQuery(YEAR_START, YEAR_END), RULES)
     written = write_outputs(stats, tmp_path / "out")

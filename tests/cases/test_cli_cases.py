@@ -1,0 +1,197 @@
+"""The case, stats, retention and hold commands end to end, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from storage.config import Settings, get_settings
+from storage.services import Services
+from tests.cases.case_factory import add_recording
+
+CASE_FILE = """
+case: {case_no: CLI-1, title: street stall, unit: north}
+steps:
+  - {key: S1, kind: seizure, start: "2024-05-14T14:00:00Z", end: "2024-05-14T14:30:00Z",
+     officers: [wang], devices: [DSJ-01]}
+  - {key: S2, kind: hearing, start: "2024-05-20T09:00:00Z", end: "2024-05-20T10:00:00Z"}
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    data = tmp_path / "data"
+    monkeypatch.setenv("CUSTOS_DATA_DIR", str(data))
+    monkeypatch.setenv("CUSTOS_ACTOR", "clerk")
+    monkeypatch.setenv("CUSTOS_RETENTION_DAYS", "0")
+    get_settings.cache_clear()
+    svc = Services.open(Settings(data_dir=data, actor="clerk", retention_days=0))
+    yield svc
+    svc.close()
+    get_settings.cache_clear()
+
+
+def run(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_operator_workflow(env: Services, tmp_path: Path) -> None:
+    t = datetime(2024, 5, 14, 14, 0, tzinfo=UTC)
+    with env.db.session() as s:
+        a = add_recording(
+            s,
+            start=t - timedelta(minutes=1),
+            seconds=300,
+            device="DSJ-01",
+            name="DSJ-01_a.mp4",
+            store=env.store,
+        )
+        b = add_recording(
+            s,
+            start=t + timedelta(minutes=12),
+            seconds=1200,
+            device="DSJ-01",
+            name="DSJ-01_b.mp4",
+            store=env.store,
+        )
+        hearing = add_recording(
+            s,
+            start=datetime(2024, 5, 20, 9, 5, tzinfo=UTC),
+            seconds=600,
+            device="CCTV-3",
+            name="room3.mp4",
+            store=env.store,
+        )
+        stray = add_recording(
+            s,
+            start=t,
+            seconds=60,
+            device="X",
+            collector="x",
+            case_no="CLI-1",
+            name="stray.mp4",
+            store=env.store,
+        )
+        patrol = add_recording(
+            s,
+            start=datetime(2024, 1, 2, tzinfo=UTC),
+            seconds=60,
+            device="X",
+            collector="x",
+            name="patrol.mp4",
+            store=env.store,
+        )
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(CASE_FILE)
+
+    assert "case CLI-1 created: 2 steps added" in run("case", "import", str(case_file))
+    suggestions = json.loads(run("case", "suggest", "CLI-1", "--json"))
+    assert {(row["name"], row["step"]) for row in suggestions} == {
+        ("DSJ-01_a.mp4", "S1"),
+        ("DSJ-01_b.mp4", "S1"),
+        ("stray.mp4", "S1"),
+    }
+    wanted = [str(r["link"]) for r in suggestions if r["name"] != "stray.mp4"]
+    stray_link = next(str(r["link"]) for r in suggestions if r["name"] == "stray.mp4")
+    assert "confirmed 2 link(s)" in run("case", "confirm", *wanted)
+    assert "rejected 1 link(s)" in run("case", "reject", stray_link)
+    run(
+        "case",
+        "link",
+        "room3.mp4",
+        "--step",
+        "S2",
+        "--case",
+        "CLI-1",
+        "--from",
+        "0:01:00",
+        "--to",
+        "0:05:00",
+        "--proves",
+        "hearing statement",
+    )
+
+    report = json.loads(run("case", "compliance", "CLI-1", "--json"))
+    assert report["light"] == "red"
+    s1 = next(st for st in report["steps"] if st["key"] == "S1")
+    assert [g["message"] for g in s1["gaps"]] == ["no recording 14:04:00-14:12:00 during seizure"]
+    assert next(st for st in report["steps"] if st["key"] == "S2")["light"] == "green"
+    assert report["unlinked_recordings"] == [stray.id]
+    shown = json.loads(run("case", "show", "CLI-1", "--json"))
+    assert {row["recording"] for row in shown["links"]} == {
+        "DSJ-01_a.mp4",
+        "DSJ-01_b.mp4",
+        "room3.mp4",
+        "stray.mp4",
+    }
+    assert "recording without step" in run("case", "show", "CLI-1")
+
+    out = tmp_path / "stats"
+    run("stats", "--from", "2024-01-01", "--to", "2025-01-01", "--unit", "north", "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert (summary["cases"], summary["steps"], summary["recordings"]) == (1, 2, 4)
+    assert (out / "compliance_by_unit.svg").exists()
+
+    policy = tmp_path / "retention.yaml"
+    policy.write_text(
+        "default_category: r\ncase_category: e\ncategories:\n  r: {days: 1}\n  e: {years: 100}\n"
+    )
+    run("hold", "set", patrol.sha256[:12], "--reason", "complaint")
+    due = json.loads(run("retention", "due", "--json", "--policy", str(policy)))
+    assert due == []
+    everything = json.loads(run("retention", "due", "--all", "--json", "--policy", str(policy)))
+    states = {row["name"]: row["state"] for row in everything}
+    assert states["patrol.mp4"] == "held" and states["DSJ-01_a.mp4"] == "open_case"
+    err = run(
+        "retention",
+        "dispose",
+        patrol.id,
+        "--approved-by",
+        "chief",
+        "--reason",
+        "old",
+        "--policy",
+        str(policy),
+        code=1,
+    )
+    assert "legal hold" in err
+    run("hold", "lift", patrol.id)
+    assert [
+        row["name"]
+        for row in json.loads(run("retention", "due", "--json", "--policy", str(policy)))
+    ] == ["patrol.mp4"]
+    err = run(
+        "retention",
+        "dispose",
+        patrol.id,
+        "--approved-by",
+        "clerk",
+        "--reason",
+        "old",
+        "--policy",
+        str(policy),
+        code=1,
+    )
+    assert "second person" in err
+    assert "disposed of patrol.mp4" in run(
+        "retention",
+        "dispose",
+        patrol.id,
+        "--approved-by",
+        "chief",
+        "--reason",
+        "old",
+        "--policy",
+        str(policy),
+    )
+    assert not env.store.exists(patrol.object_key)
+    assert "no case 'NOPE'" in run("case", "show", "NOPE", code=1)
+    assert a.id and b.id and hearing.id
