@@ -61,8 +61,8 @@ def _checklist(svc: Services, path: Path | None) -> Checklist:
     return load_checklist(path, svc.settings.data_dir)
 
 
-def _light(light: str) -> str:
-    return f"[{_STYLE[light]}]{light}[/]"
+def _light(light: str, width: int = 0) -> str:
+    return f"[{_STYLE[light]}]{light:<{width}}[/]"
 
 
 def register(app: typer.Typer) -> None:
@@ -414,14 +414,17 @@ def _case_links(session: Session, case_id: int) -> list[dict[str, Any]]:
 
 
 def _print_compliance(report: CaseCompliance) -> None:
+    """One line per step and one indented line per issue: readable at any terminal width."""
     console.print(f"case {report.case_no}: {_light(report.light)}")
-    table = Table("step", "kind", "requirement", "window (UTC)", "covered", "light", "issues")
     for s in report.steps:
-        window = f"{iso(s.start)} - {hms(s.end, same_day_as=s.start) if s.end else '?'}"
-        covered = f"{s.covered_s:.0f}/{s.window_s:.0f} s" if s.end else "-"
-        table.add_row(
-            s.key, s.kind_name, s.requirement, window, covered, _light(s.light), "\n".join(s.issues)
+        end = hms(s.end, same_day_as=s.start) if s.end else "?"
+        covered = f"  covered {s.covered_s:.0f}/{s.window_s:.0f} s" if s.end else ""
+        console.print(
+            f"  {_light(s.light, 6)} {s.key}  {s.kind_name} ({s.requirement})  "
+            f"{hms(s.start)} - {end}{covered}",
+            highlight=False,
         )
-    console.print(table)
+        for issue in s.issues:
+            console.print(f"           {issue}", highlight=False)
     for issue in report.issues:
         console.print(f"[yellow]{issue}[/]")
