@@ -1,8 +1,9 @@
 """Audio for the transcriber: list a file's audio streams, decode one to 16 kHz mono float32.
 
 Decoding is a generator of bounded chunks so that a three-hour recording never sits in
-memory whole. A packet that fails to decode is skipped and replaced by silence of the same
-length, so every later timestamp still points at the right moment of the original.
+memory whole. A packet that fails to decode is skipped, and any hole in the stream's timestamps (a
+late start, lost or undecodable packets) is filled with silence, so every later time in
+the transcript still points at the right moment of the original.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
 import numpy as np
 
 SAMPLE_RATE = 16000
+_GAP_TOLERANCE_S = 0.05
 
 
 class AudioError(RuntimeError):
@@ -49,7 +50,7 @@ class DecodeStats:
 
     samples: int = 0
     corrupt_packets: int = 0
-    filled_s: float = 0.0  # silence inserted for packets that failed to decode
+    filled_s: float = 0.0  # silence put where audio was missing (late start, lost packets)
     truncated: bool = False  # the container ended in an error, not at a clean end
     sha256: str = ""  # of the float32 samples handed out, final once decoding ends
     _hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
@@ -93,10 +94,10 @@ def list_audio_streams(path: Path) -> list[AudioStream]:
         return out
 
 
-def _packet_seconds(packet: av.packet.Packet[Any]) -> float:
-    if packet.duration and packet.time_base is not None:
-        return float(packet.duration * Fraction(packet.time_base))
-    return 0.0
+def _frame_seconds(frame: av.AudioFrame) -> float | None:
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * Fraction(frame.time_base))
 
 
 def decode_audio_chunks(
@@ -138,9 +139,16 @@ def decode_audio_chunks(
         # Resample about a second of source audio at a time: per-frame calls cost more.
         group = max(1, stream.codec_context.sample_rate or SAMPLE_RATE)
 
-        def resampled(frame: av.AudioFrame | None) -> Iterator[np.ndarray]:
+        def resampled(frame: av.AudioFrame | None, flush: bool = True) -> Iterator[np.ndarray]:
+            if frame is None and not flush:
+                return
             for out in resampler.resample(frame):
                 yield (out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0)
+
+        origin: float | None = None
+        if container.start_time is not None:
+            origin = container.start_time / av.time_base
+        clock: float | None = None  # container time up to which audio has been passed on
 
         try:
             for packet in container.demux(stream):
@@ -149,15 +157,27 @@ def decode_audio_chunks(
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
+                    # The gap it leaves shows in the next frame's timestamp and is filled there.
                     stats.corrupt_packets += 1
-                    gap = _packet_seconds(packet)
-                    if gap > 0:
-                        stats.filled_s += gap
-                        yield from emit(np.zeros(int(round(gap * SAMPLE_RATE)), np.float32))
                     continue
                 for frame in frames:
                     if not isinstance(frame, av.AudioFrame):
                         continue
+                    at = _frame_seconds(frame)
+                    if clock is None:
+                        clock = origin if origin is not None and at is not None else at
+                    if at is not None and clock is not None and at - clock > _GAP_TOLERANCE_S:
+                        # Missing audio (a late start, lost or undecodable packets): keep
+                        # the timeline by putting silence where it was.
+                        for array in resampled(fifo.read() if fifo.samples else None, flush=False):
+                            yield from emit(array)
+                        stats.filled_s += at - clock
+                        yield from emit(
+                            np.zeros(int(round((at - clock) * SAMPLE_RATE)), np.float32)
+                        )
+                        clock = at
+                    if clock is not None:
+                        clock = max(clock, at or clock) + frame.samples / (frame.sample_rate or 1)
                     frame.pts = None  # a discontinuous timestamp must not stop the fifo
                     fifo.write(frame)
                     if fifo.samples >= group:

@@ -36,13 +36,40 @@ class VadSettings:
         return max(self.threshold - 0.15, 0.01)
 
 
+_VAD_BATCH = 10000  # frames per ONNX run, as in faster-whisper: the LSTM state passes between runs
+_CONTEXT = 64
+
+
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
-    """One speech probability per 512-sample frame (faster-whisper's bundled Silero model)."""
+    """One speech probability per 512-sample frame (faster-whisper's bundled Silero model).
+
+    Gives exactly what faster-whisper's ``SileroVADModel(np.pad(audio, ...))`` gives, but
+    builds the model input one ONNX batch at a time instead of copying the whole window
+    twice, so memory does not scale with the window length.
+    """
     from faster_whisper.vad import get_vad_model
 
-    padded = np.pad(audio, (0, FRAME - audio.shape[0] % FRAME))
-    probs = get_vad_model()(padded)
-    return np.asarray(probs, dtype=np.float32).reshape(-1)
+    session = get_vad_model().session
+    n_frames = audio.shape[0] // FRAME + 1  # faster-whisper always pads, by up to a frame
+    probs = np.empty(n_frames, dtype=np.float32)
+    h = np.zeros((1, 1, 128), dtype=np.float32)
+    c = np.zeros((1, 1, 128), dtype=np.float32)
+    previous_tail = np.zeros(_CONTEXT, dtype=np.float32)
+    for first in range(0, n_frames, _VAD_BATCH):
+        last = min(n_frames, first + _VAD_BATCH)
+        frames = np.zeros((last - first, FRAME), dtype=np.float32)
+        piece = audio[first * FRAME : last * FRAME]
+        frames.reshape(-1)[: piece.shape[0]] = piece
+        if last == n_frames:
+            frames[-1, -_CONTEXT:] = 0.0  # faster-whisper zeroes the final frame's tail too
+        batch = np.empty((last - first, _CONTEXT + FRAME), dtype=np.float32)
+        batch[:, _CONTEXT:] = frames
+        batch[0, :_CONTEXT] = previous_tail
+        batch[1:, :_CONTEXT] = frames[:-1, -_CONTEXT:]
+        previous_tail = frames[-1, -_CONTEXT:].copy()
+        output, h, c = session.run(None, {"input": batch, "h": h, "c": c})
+        probs[first:last] = np.asarray(output, dtype=np.float32).reshape(-1)
+    return probs
 
 
 def speech_chunks(probs: np.ndarray, n_samples: int, vad: VadSettings) -> list[dict[str, int]]:

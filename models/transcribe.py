@@ -154,6 +154,7 @@ class StreamResult:
     languages: dict[str, float]  # seconds of transcribed speech per language
     speech_s: float  # seconds the VAD called speech
     duration_s: float  # seconds of audio read
+    windows: int = 0  # how many windows the audio was transcribed in
 
     @property
     def status(self) -> str:
@@ -193,18 +194,20 @@ def _windows(
         buffered += chunk.shape[0]
         while buffered >= need:
             audio = np.concatenate(buffer)
+            buffer.clear()  # hold the window once, not twice
             probs = probabilities(audio)
             lo = int((window_s - min(60.0, window_s / 2)) * SAMPLE_RATE) // FRAME
             hi = int((window_s + lookahead) * SAMPLE_RATE) // FRAME
             cut = quiet_cut(probs, lo, hi, off_threshold) * FRAME
             cut = max(FRAME, cut)
             yield _Window(offset / SAMPLE_RATE, audio[:cut], probs[: cut // FRAME])
-            rest = audio[cut:]
+            rest = audio[cut:].copy()  # a view would keep the whole window alive
             del audio, probs
             buffer, buffered = [rest], rest.shape[0]
             offset += cut
     if buffered:
         audio = np.concatenate(buffer)
+        buffer.clear()
         yield _Window(offset / SAMPLE_RATE, audio, probabilities(audio))
 
 
@@ -392,6 +395,7 @@ def transcribe_chunks(
     segments: list[Segment] = []
     speech_samples = 0
     total_s = 0.0
+    windows = 0
     for window in _windows(chunks, options.window_s, vad.off_threshold, options.vad):
         found = speech_chunks(window.probs, window.audio.shape[0], vad)
         speech_samples += sum(c["end"] - c["start"] for c in found)
@@ -404,8 +408,10 @@ def transcribe_chunks(
                 if progress is not None:
                     progress(min(raw.end, window_end))
         total_s = window_end
+        windows += 1
         if progress is not None:
             progress(window_end)
+        del window, found  # let the next window replace this one, not join it
     flag_repeated_segments(segments, rules)
     language, probability, languages = _summarise_languages(segments)
     return StreamResult(
@@ -415,6 +421,7 @@ def transcribe_chunks(
         languages=languages,
         speech_s=round(speech_samples / SAMPLE_RATE, 3),
         duration_s=round(total_s, 3),
+        windows=windows,
     )
 
 
