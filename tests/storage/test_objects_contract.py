@@ -22,7 +22,7 @@ import pytest
 import urllib3
 from minio import Minio
 from minio.error import S3Error
-from s3_server import MIN_PART, make_s3_store, moto_s3_server
+from tests.storage.s3_server import MIN_PART, make_s3_store, moto_s3_server
 
 from storage.config import Settings
 from storage.errors import (
