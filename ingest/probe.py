@@ -120,15 +120,15 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
         duration_s=duration,
         language=(stream.metadata or {}).get("language"),
     )
+    # The codec context's attributes depend on the stream type; PyAV types only the base.
+    ctx: Any = stream.codec_context
     if stream.type == "video":
-        ctx = stream.codec_context
         info.width, info.height = ctx.width or None, ctx.height or None
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         info.fps = float(rate) if rate else None
         info.pix_fmt = ctx.pix_fmt
         info.rotation = _rotation(stream)
     elif stream.type == "audio":
-        ctx = stream.codec_context
         info.sample_rate = ctx.sample_rate or None
         info.channels = ctx.channels or None
     return info

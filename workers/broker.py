@@ -34,7 +34,7 @@ def check_redis_policy(broker: RedisBroker) -> None:
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
-        broker: dramatiq.Broker = RedisBroker(
+        broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.redis_url,
             namespace="custos",
             heartbeat_timeout=int(settings.worker_heartbeat_s * 1000),

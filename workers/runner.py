@@ -82,7 +82,7 @@ def execute(stage_name: str, job_id: str) -> dict[str, Any] | None:
     job = jobs.get(svc, job_id)
     assert job is not None
     fn, params_cls = stage.load()
-    params = from_json(params_cls, job.params)
+    params: Any = from_json(params_cls, job.params)
     beat = _Heartbeat(svc, job_id, me)
     beat.start()
     last_write = 0.0

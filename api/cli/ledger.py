@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         """List ledger events, newest last."""
         with services() as svc:
             events = svc.ledger.events(subject)[-limit:]
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "seq": e.seq,
                 "ts": e.ts,
