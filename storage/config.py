@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str | None = None
     s3_part_size: int = 64 * 1024 * 1024
+    s3_object_lock: bool = True  # create/require the bucket with object lock (WORM originals)
     retention_days: int = 3650  # object-lock retention applied to originals
     retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
 

@@ -14,7 +14,9 @@ def open_store(settings: Settings) -> ObjectStore:
     if settings.object_store == "s3":
         from storage.objects.s3 import S3ObjectStore
 
-        return S3ObjectStore.from_settings(settings)
+        store = S3ObjectStore.from_settings(settings)
+        store.ensure_bucket(object_lock=settings.s3_object_lock)
+        return store
     from storage.objects.local import LocalObjectStore
 
     return LocalObjectStore(
