@@ -56,6 +56,7 @@ class VideoStream:
     base_rate: Fraction | None = None  # r_frame_rate, the timestamp grid
     field_order: str | None = None
     profile: str | None = None
+    duration_s: float | None = None
 
     @property
     def variable_rate(self) -> bool:
@@ -191,6 +192,7 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
                 base_rate=_fraction(stream.get("r_frame_rate")),
                 field_order=stream.get("field_order"),
                 profile=stream.get("profile"),
+                duration_s=duration,
             )
             if duration:
                 durations.append(duration)
@@ -344,9 +346,13 @@ def plan_normalise(
         # Audio-only records: speech audio and a waveform, nothing to look at.
         outputs = tuple(o for o in ("audio16k", "peaks") if o in wanted)
         return Plan(outputs=outputs, copy_video=False, copy_audio=False, duration_s=duration)
+    # Pictures are taken from the video track, which may end before the audio does.
+    picture_s = min(duration, video.duration_s or duration)
     keep = [o for o in ALL_OUTPUTS if o in wanted and o != "peaks"]
     if audio is None and "audio16k" in keep:
         keep.remove("audio16k")
+    if picture_s <= 0 and "thumbs" in keep:
+        keep.remove("thumbs")  # no length to spread tiles over (raw elementary streams)
     if "thumbs" in keep:
         keep.insert(keep.index("thumbs") + 1, "thumbs_vtt")
     display = video.display_size
@@ -359,8 +365,8 @@ def plan_normalise(
     if copy_audio:
         notes.append("audio stream copied")
     poster_at = 0.0
-    if duration >= opts.poster_min_duration_s:
-        poster_at = round(duration * opts.poster_fraction, 3)
+    if picture_s >= opts.poster_min_duration_s:
+        poster_at = round(picture_s * opts.poster_fraction, 3)
     return Plan(
         outputs=tuple(keep),
         copy_video=copy_video,
@@ -368,7 +374,7 @@ def plan_normalise(
         duration_s=duration,
         poster_at_s=poster_at,
         proxy_height=min(_even(opts.proxy_height), _even(display[1]) if display[1] > 1 else 2),
-        thumbs=thumb_grid(duration, display, opts) if "thumbs" in keep and duration > 0 else None,
+        thumbs=thumb_grid(picture_s, display, opts) if "thumbs" in keep else None,
         pad_to_even=coded[0] % 2 == 1 or coded[1] % 2 == 1,
         deinterlace=opts.deinterlace and video.interlaced,
         notes=tuple(notes),

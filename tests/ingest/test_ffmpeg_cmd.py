@@ -377,3 +377,20 @@ def test_timeout_scales_with_duration() -> None:
     # Unknown duration: assume 1 Mbit/s, so a 1.25 GB file gets 10000 s of media.
     assert cmd.timeout_for(None, 1_250_000_000, 4.0, 120.0) == 40_120.0
     assert cmd.timeout_for(None, None, 4.0, 120.0) == 120.0
+
+
+def test_pictures_follow_the_video_track() -> None:
+    # Video ends at 10 s while audio runs on to 20 s: poster and tiles come from 0..10 s.
+    info = _info(_video(duration="10.0"), _audio(duration="20.0"), duration="20.0")
+    plan = cmd.plan_normalise(info, cmd.EncodeOptions())
+    assert plan.poster_at_s == pytest.approx(1.0)
+    assert plan.thumbs is not None and plan.thumbs.duration_s == 10.0
+    assert plan.duration_s == 20.0
+
+
+def test_unknown_length_gets_no_thumbnail_strip() -> None:
+    info = cmd.parse_probe({"streams": [_video(duration=None)], "format": {"format_name": "h264"}})
+    plan = cmd.plan_normalise(info, cmd.EncodeOptions())
+    assert info.duration_s is None
+    assert "thumbs" not in plan.outputs and "thumbs_vtt" not in plan.outputs
+    assert plan.poster_at_s == 0.0 and "mezzanine" in plan.outputs
