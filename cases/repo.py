@@ -45,11 +45,10 @@ def find_recording(session: Session, ref: str) -> Recording:
 def find_step(session: Session, ref: str, case_no: str | None = None) -> Step:
     """A step by numeric id, `CASE_NO:KEY`, or a key within `case_no`."""
     ref = ref.strip()
-    if ref.isdigit() and case_no is None:
-        step = session.get(Step, int(ref))
-        if step is None:
-            raise NotFound(f"no step with id {ref}")
-        return step
+    if ref.isdigit():
+        by_id = session.get(Step, int(ref))
+        if by_id is not None and (case_no is None or _case_no(session, by_id) == case_no):
+            return by_id
     if ":" in ref:
         case_no, ref = ref.rsplit(":", 1)
     query = select(Step).join(Case, Case.id == Step.case_id).where(Step.key == ref)
@@ -70,3 +69,7 @@ def case_steps(session: Session, case: Case) -> list[Step]:
             select(Step).where(Step.case_id == case.id).order_by(Step.start_at, Step.key)
         )
     )
+
+
+def _case_no(session: Session, step: Step) -> str | None:
+    return session.scalar(select(Case.case_no).where(Case.id == step.case_id))

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from cases.errors import LinkError
+from cases.errors import Ambiguous, LinkError, NotFound
 from cases.links import decide, link_manual, resolve_range, suggest
+from cases.repo import find_recording, find_step
 from cases.tables import Link
 from storage.db.schema import LedgerEvent
 from storage.services import Services
@@ -162,3 +163,27 @@ def test_manual_link_confirms_an_open_suggestion(svc: Services) -> None:
         assert link.range_start is not None and link.range_end is not None
         assert link.range_end - link.range_start == timedelta(minutes=30)
         assert s.scalar(select(Link).where(Link.recording_id == rec.id)) is link
+
+
+def test_lookups_by_the_names_people_use(svc_sqlite: Services) -> None:
+    with svc_sqlite.db.session() as s:
+        one, two = add_case(s, "R-1"), add_case(s, "R-2")
+        a = add_step(s, one, "S1", "seizure", at(9, 0), at(9, 30))
+        b = add_step(s, two, "S1", "seizure", at(9, 0), at(9, 30))
+        rec = add_recording(s, start=at(9, 0), seconds=60, name="DSJ_1.mp4")
+        add_recording(s, start=at(9, 0), seconds=60, name="twin.mp4")
+        add_recording(s, start=at(9, 0), seconds=60, name="twin.mp4")
+        assert find_step(s, "R-2:S1") is b
+        assert find_step(s, "S1", "R-1") is a
+        assert find_step(s, str(b.id)) is b
+        with pytest.raises(Ambiguous, match="R-1|CASE_NO:S1"):
+            find_step(s, "S1")
+        with pytest.raises(NotFound):
+            find_step(s, "S9", "R-1")
+        assert find_recording(s, rec.id) is rec
+        assert find_recording(s, rec.sha256[:10].upper()) is rec
+        assert find_recording(s, "DSJ_1.mp4") is rec
+        with pytest.raises(Ambiguous):
+            find_recording(s, "twin.mp4")
+        with pytest.raises(NotFound):
+            find_recording(s, "nothing.mp4")
