@@ -342,6 +342,21 @@ def _locate(text_: str, words: list[Any], term: str) -> tuple[int, float | None,
     return pos, first_time, last_time
 
 
+def _span(
+    text_: str, words: list[Any], terms: list[str]
+) -> tuple[int, int, float | None, float | None]:
+    """Offset and length of the match in the text, and the times it spans."""
+    phrase = " ".join(terms)
+    if phrase.casefold() in text_.casefold():
+        pos, start, end = _locate(text_, words, phrase)
+        return pos, len(phrase), start, end
+    # Terms apart or out of order: the hit runs from the first of them to the last.
+    found = sorted(((*_locate(text_, words, t), len(t)) for t in terms), key=lambda f: f[0])
+    starts = [f[1] for f in found if f[1] is not None]
+    ends = [f[2] for f in found if f[2] is not None]
+    return found[0][0], found[0][3], min(starts, default=None), max(ends, default=None)
+
+
 def _snippet(text_: str, pos: int, length: int) -> str:
     a = max(0, pos - _SNIPPET_CONTEXT)
     b = min(len(text_), pos + length + _SNIPPET_CONTEXT)
@@ -365,17 +380,14 @@ def search(
         if isinstance(words, str):  # raw JSON text where the driver does not parse it
             words = json.loads(words)
         words = words if isinstance(words, list) else []
-        phrase = " ".join(terms)
-        if phrase.casefold() not in seg_text.casefold():
-            phrase = terms[0]
-        pos, w_start, w_end = _locate(seg_text, words, phrase)
+        pos, length, w_start, w_end = _span(seg_text, words, terms)
         hits.append(
             SearchHit(
                 recording_id=rec_id,
                 stream_index=stream,
                 start=w_start if w_start is not None else float(start),
                 end=w_end if w_end is not None else float(end),
-                snippet=_snippet(seg_text, pos, len(phrase)),
+                snippet=_snippet(seg_text, pos, length),
                 segment_start=float(start),
                 segment_end=float(end),
                 language=language,
