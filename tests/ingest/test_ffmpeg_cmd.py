@@ -253,7 +253,7 @@ def test_reencode_graph_decodes_once_and_splits() -> None:
     graph = args[args.index("-filter_complex") + 1]
     assert graph.startswith("[0:0]split=4[vm0][vp0][vo0][vt0];")
     assert "[0:1]asplit=3[am0][ap0][as0]" in graph
-    assert "scale=-2:360" in graph
+    assert "scale=-2:360:flags=bilinear" in graph
     assert "trim=start=2.000" in graph
     assert "fps=1/2,scale=160:90,setsar=1,tile=10x1" in graph  # 10 tiles over 20 s
 

@@ -122,6 +122,7 @@ def test_browser_ready_original_is_stream_copied(
     src = sources["h264_aac"]
     _, summary, progress = _normalise(svc_sqlite, src)
     assert summary["copied"] == {"video": True, "audio": True}
+    assert json.loads(json.dumps(summary)) == summary  # job rows store it as JSON
     assert set(summary["outputs"]) == {
         "mezzanine",
         "proxy",
