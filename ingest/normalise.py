@@ -44,7 +44,14 @@ _CONTENT_TYPES = {
     "peaks": "application/json",
 }
 # stderr lines that mean the host, not the media, is at fault: worth a retry.
-_HOST_FAULTS = ("No space left on device", "Cannot allocate memory", "Too many open files")
+_HOST_FAULTS = (
+    "No space left on device",
+    "Cannot allocate memory",
+    "Too many open files",
+    "Cannot load libcuda",  # a GPU encoder configured on a host without a usable GPU
+    "No capable devices found",
+    "OpenEncodeSessionEx failed",
+)
 _STDERR_TAIL = 2000
 _FFMPEG_SHARE = 0.9  # of the progress bar; storing the outputs takes the rest
 

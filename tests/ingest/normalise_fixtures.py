@@ -6,8 +6,12 @@ real, and made fresh for each run.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,3 +156,114 @@ def box_order(path: Path) -> list[str]:
             else:
                 handle.seek(size - 8, 1)
     return order
+
+
+_PLAY_JS = """
+(async () => {
+  const results = {};
+  for (const name of NAMES) {
+    results[name] = await new Promise((resolve) => {
+      const v = document.createElement('video');
+      v.muted = true; v.preload = 'auto';
+      v.onerror = () => resolve({error: v.error && v.error.code});
+      // Seeking to the middle makes the browser decode frames there, not just parse.
+      v.onloadeddata = () => { v.onloadeddata = null; v.currentTime = v.duration / 2; };
+      v.onseeked = () => resolve({duration: v.duration, width: v.videoWidth,
+                                  height: v.videoHeight, time: v.currentTime,
+                                  ready: v.readyState});
+      document.body.appendChild(v); v.src = name;
+    });
+  }
+  return results;
+})()
+"""
+
+
+class _DevTools:
+    """The Chrome DevTools protocol over --remote-debugging-pipe (fds 3 and 4)."""
+
+    def __init__(self, browser: str, timeout_s: float) -> None:
+        cmd_r, self._cmd_w = os.pipe()
+        self._res_r, res_w = os.pipe()
+
+        def wire() -> None:
+            os.dup2(cmd_r, 3)
+            os.dup2(res_w, 4)
+
+        self.proc = subprocess.Popen(
+            [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--mute-audio"]
+            + ["--allow-file-access-from-files", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(3, 4),
+            preexec_fn=wire,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(cmd_r)
+        os.close(res_w)
+        self._deadline = time.monotonic() + timeout_s
+        self._buffer = b""
+        self._next_id = 0
+
+    def call(self, method: str, params: dict[str, Any], session: str | None = None) -> Any:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._cmd_w, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self._next_id:
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply["result"]
+            left = self._deadline - time.monotonic()
+            if left <= 0 or not select.select([self._res_r], [], [], left)[0]:
+                raise TimeoutError(f"browser did not answer {method}")
+            chunk = os.read(self._res_r, 1 << 16)
+            if not chunk:
+                raise RuntimeError("browser exited")
+            self._buffer += chunk
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self.call("Browser.close", {})
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._cmd_w)
+        os.close(self._res_r)
+
+
+def play_in_chromium(
+    browser: str, folder: Path, names: list[str], timeout_s: float = 90
+) -> dict[str, Any]:
+    """Load each video in `folder` in headless Chromium; what the <video> element saw."""
+    page = folder / "blank.html"
+    page.write_text("<html><body></body></html>")
+    url = page.resolve().as_uri()
+    tools = _DevTools(browser, timeout_s)
+    try:
+        target = tools.call("Target.createTarget", {"url": url})["targetId"]
+        session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        ready = "document.readyState + ' ' + location.href"
+        while True:  # wait for the file page (it grants file access to its neighbours)
+            state = tools.call("Runtime.evaluate", {"expression": ready}, session)
+            if state["result"].get("value") == f"complete {url}":
+                break
+            time.sleep(0.05)
+        expression = _PLAY_JS.replace("NAMES", json.dumps(names))
+        result = tools.call(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True},
+            session,
+        )
+        value: dict[str, Any] = result["result"]["value"]
+        return value
+    finally:
+        tools.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tests.ingest.normalise_fixtures import (
     ffprobe,
     make_source,
     packet_times,
+    play_in_chromium,
 )
 
 SHARED_AV = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "av"
@@ -344,3 +346,34 @@ def test_real_mpeg1_recordings(svc_sqlite: Services, name: str) -> None:
     assert_mezzanine(_path(svc_sqlite, summary, "mezzanine"), src, size=(360, 288))
     [sa] = _streams(ffprobe(_path(svc_sqlite, summary, "audio16k")), "audio")
     assert (sa["sample_rate"], sa["channels"]) == ("16000", 1)
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.mark.slow
+def test_mezzanines_play_in_chromium(
+    svc_sqlite: Services, sources: dict[str, Path], tmp_path: Path
+) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium not installed")
+    expected: dict[str, tuple[float, int, int]] = {}
+    for kind in ("h264_aac", "mpeg2", "rotated", "vfr"):
+        _, summary, _ = _normalise(svc_sqlite, sources[kind])
+        for output in ("mezzanine", "proxy"):
+            name = f"{kind}-{output}.mp4"
+            shutil.copy(_path(svc_sqlite, summary, output), tmp_path / name)
+            media = summary["media"]
+            if output == "mezzanine":
+                expected[name] = (media["duration_s"], media["width"], media["height"])
+    names = sorted(p.name for p in tmp_path.glob("*.mp4"))
+    results = play_in_chromium(browser, tmp_path, names)
+    assert set(results) == set(names)
+    for name, played in results.items():
+        assert "error" not in played, (name, played)
+        assert played["ready"] >= 2 and played["time"] > 0, name  # decoded at the seek point
+        if name in expected:
+            duration, width, height = expected[name]
+            assert played["duration"] == pytest.approx(duration, abs=0.05), name
+            assert (played["width"], played["height"]) == (width, height), name
