@@ -97,23 +97,21 @@ def run_bare(commands: list[list[str]]) -> None:
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bare_mezzanine(src: Path, out: Path, encoder: str) -> list[str]:
+def bare_mezzanine(src: Path, out: Path, encoder: str, copy: bool = False) -> list[str]:
+    """What a person would type: a remux for a browser-ready source, else an encode."""
+    if copy:
+        return [*QUIET, "-i", str(src), "-c", "copy", "-movflags", "+faststart", str(out)]
     if encoder == "h264_nvenc":
         video = ["-c:v", "h264_nvenc", "-preset", "p4", "-rc", "vbr", "-cq", "23", "-b:v", "0"]
     else:
         video = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20"]
-    return [*QUIET, "-i", str(src), *video, "-pix_fmt", "yuv420p"] + [
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-movflags",
-        "+faststart",
-        str(out),
-    ]
+    audio = ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"]
+    return [*QUIET, "-i", str(src), *video, "-pix_fmt", "yuv420p", *audio, str(out)]
 
 
-def naive_commands(src: Path, out: Path, info: cmd.MediaInfo, encoder: str) -> list[list[str]]:
+def naive_commands(
+    src: Path, out: Path, info: cmd.MediaInfo, encoder: str, copy: bool
+) -> list[list[str]]:
     """The same outputs the way a script without a filter graph makes them: five decodes."""
     duration = info.duration_s or 0.0
     opts = cmd.EncodeOptions(video_encoder=encoder)
@@ -123,7 +121,7 @@ def naive_commands(src: Path, out: Path, info: cmd.MediaInfo, encoder: str) -> l
     thumbs += f"tile={grid.columns}x{grid.rows}"
     inp = [*QUIET, "-i", str(src)]
     return [
-        bare_mezzanine(src, out / "m.mp4", encoder),
+        bare_mezzanine(src, out / "m.mp4", encoder, copy),
         [*inp, "-vf", "scale=-2:360", "-c:v", "libx264", "-preset", "superfast", "-crf", "28"]
         + ["-c:a", "aac", "-b:a", "64k", "-ac", "1", "-movflags", "+faststart", str(out / "p.mp4")],
         [*QUIET, "-ss", f"{duration * 0.1:.3f}", "-i", str(src), "-frames:v", "1"]
@@ -177,8 +175,9 @@ def main() -> None:
         times: dict[str, list[float]] = {
             k: [] for k in ("bare_mezz", "custos_mezz", "bare_full", "custos_full", "naive_full")
         }
-        naive = naive_commands(src, bare_out, info, encoder)
-        mezz_args = bare_mezzanine(src, bare_out / "m.mp4", encoder)
+        copy = plan.copy_video and plan.copy_audio
+        naive = naive_commands(src, bare_out, info, encoder, copy)
+        mezz_args = bare_mezzanine(src, bare_out / "m.mp4", encoder, copy)
 
         def bare(commands: list[list[str]]) -> Callable[[], float]:
             return lambda: timed(lambda: run_bare(commands))
