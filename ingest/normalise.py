@@ -62,7 +62,7 @@ class NormaliseParams:
     encode: cmd.EncodeOptions = field(default_factory=cmd.EncodeOptions)
     peaks_per_second: int = 50
     # Runtime only: how many threads ffmpeg may use (0 = its own choice). Excluded
-    # from the parameter digest because it does not change what the outputs mean.
+    # from the parameter digest: it may change x264's bytes slightly, never the content.
     threads: int = 0
 
     @classmethod
@@ -82,9 +82,9 @@ class NormaliseParams:
     def identity(self) -> dict[str, Any]:
         """The parameters that define the outputs (what the digest covers)."""
         data = asdict(self)
-        # Neither changes the bytes of any one output: thread count is a runtime
-        # choice, and each output is keyed on its own name, so a run that makes only
-        # the mezzanine and a later full run share that mezzanine.
+        # Neither changes what any one output is: the thread count is a runtime choice,
+        # and each output is keyed on its own name, so a run that makes only the
+        # mezzanine and a later full run share that mezzanine.
         data.pop("threads")
         data.pop("outputs")
         return data
