@@ -15,8 +15,9 @@ must be encoded, or H.264/AAC to measure the stream-copy path), then alternates:
   which is what the single-pass filter graph saves.
 
 Each Custos run gets a fresh data folder (otherwise the second run would find its
-outputs and do nothing). Reports best-of-N and median wall times and the ratio
-bare/custos (goal: 0.95 or better). --gpu uses h264_nvenc for both sides.
+outputs and do nothing). Reports best-of-N and median wall times, CPU seconds (this
+process plus its ffmpeg children: steadier than wall time on a shared machine) and
+the ratios peer/Custos (goal: 0.95 or better). --gpu uses h264_nvenc for both sides.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -86,10 +88,23 @@ def add_recording(svc: Services, path: Path) -> str:
     return recording_id
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process plus its ffmpeg children).
+
+    CPU time is the steadier measure on a shared machine: other users' load stretches
+    wall time but not the work done.
+    """
+    cpu, start = _cpu(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def run_bare(commands: list[list[str]]) -> None:
@@ -162,7 +177,7 @@ def main() -> None:
         params_full = NormaliseParams(encode=opts)
         params_mezz = NormaliseParams(encode=opts, outputs=("mezzanine",))
 
-        def custos(params: NormaliseParams) -> float:
+        def custos(params: NormaliseParams) -> tuple[float, float]:
             data = Path(tempfile.mkdtemp(prefix="data-", dir=work))
             svc = Services.open(Settings(data_dir=data, actor="bench"))
             try:
@@ -172,19 +187,19 @@ def main() -> None:
                 svc.close()
                 shutil.rmtree(data, ignore_errors=True)
 
-        times: dict[str, list[float]] = {
-            k: [] for k in ("bare_mezz", "custos_mezz", "bare_full", "custos_full", "naive_full")
-        }
+        names = ("bare_mezz", "custos_mezz", "bare_full", "custos_full", "naive_full")
+        times: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
         copy = plan.copy_video and plan.copy_audio
         naive = naive_commands(src, bare_out, info, encoder, copy)
         mezz_args = bare_mezzanine(src, bare_out / "m.mp4", encoder, copy)
 
-        def bare(commands: list[list[str]]) -> Callable[[], float]:
+        def bare(commands: list[list[str]]) -> Callable[[], tuple[float, float]]:
             return lambda: timed(lambda: run_bare(commands))
 
         for i in range(args.repeat):
             # Alternate which side goes first so neither always gets the warmer cache.
-            pairs: list[tuple[str, Callable[[], float]]] = [
+            pairs: list[tuple[str, Callable[[], tuple[float, float]]]] = [
                 ("bare_mezz", bare([mezz_args])),
                 ("custos_mezz", lambda: custos(params_mezz)),
                 ("bare_full", bare([full_args])),
@@ -195,9 +210,10 @@ def main() -> None:
             if i % 2:
                 pairs = pairs[1::-1] + pairs[3:1:-1] + pairs[4:]
             for name, fn in pairs:
-                elapsed = fn()
+                elapsed, used = fn()
                 times[name].append(elapsed)
-                print(f"  run {i + 1}: {name:12s} {elapsed:7.2f} s", flush=True)
+                cpu[name].append(used)
+                print(f"  run {i + 1}: {name:12s} {elapsed:7.2f} s wall {used:7.2f} s cpu")
 
         result: dict[str, Any] = {
             "benchmark": "normalise_vs_ffmpeg",
@@ -218,24 +234,32 @@ def main() -> None:
             "copied": {"video": plan.copy_video, "audio": plan.copy_audio},
             "repeat": args.repeat,
             "times": {k: summarise(v) for k, v in times.items() if v},
-            "raw_s": {k: [round(t, 3) for t in v] for k, v in times.items() if v},
+            "cpu": {k: summarise(v) for k, v in cpu.items() if v},
+            "raw_wall_s": {k: [round(t, 3) for t in v] for k, v in times.items() if v},
+            "raw_cpu_s": {k: [round(t, 3) for t in v] for k, v in cpu.items() if v},
         }
-        ratios = {
-            "mezzanine_bare_over_custos": min(times["bare_mezz"]) / min(times["custos_mezz"]),
-            "full_bare_over_custos": min(times["bare_full"]) / min(times["custos_full"]),
-        }
-        if times["naive_full"]:
-            ratios["full_naive_over_custos"] = min(times["naive_full"]) / min(times["custos_full"])
-        result["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+        pairs_to_compare = [
+            ("mezzanine", "bare_mezz", "custos_mezz"),
+            ("full", "bare_full", "custos_full"),
+            ("full_naive", "naive_full", "custos_full"),
+        ]
+        ratios: dict[str, float] = {}
+        for label, peer, ours in pairs_to_compare:
+            if times[peer]:
+                ratios[f"{label}_wall"] = min(times[peer]) / min(times[ours])
+                ratios[f"{label}_cpu"] = min(cpu[peer]) / min(cpu[ours])
+        result["ratios_bare_over_custos"] = {k: round(v, 3) for k, v in ratios.items()}
         result["goal"] = 0.95
 
         print()
-        print(f"{'':14s} {'best s':>8s} {'median s':>9s}")
+        print(f"{'':14s} {'best wall':>10s} {'median wall':>12s} {'best cpu':>9s}")
         for name, stats in result["times"].items():
-            print(f"{name:14s} {stats['best_s']:8.2f} {stats['median_s']:9.2f}")
-        for name, value in result["ratios"].items():
-            verdict = "ok" if value >= 0.95 or name.startswith("full_naive") else "below goal"
-            print(f"{name:30s} {value:6.3f}x  {verdict}")
+            best_cpu = result["cpu"][name]["best_s"]
+            print(f"{name:14s} {stats['best_s']:10.2f} {stats['median_s']:12.2f} {best_cpu:9.2f}")
+        print("ratios, peer over Custos (goal 0.95 or better; naive is a reference):")
+        for name, value in result["ratios_bare_over_custos"].items():
+            verdict = "" if name.startswith("full_naive") else ("ok" if value >= 0.95 else "below")
+            print(f"  {name:18s} {value:6.3f}x  {verdict}")
         args.out.mkdir(parents=True, exist_ok=True)
         suffix = f"-{args.source}" + ("-gpu" if args.gpu else "")
         target = args.out / f"normalise_vs_ffmpeg{suffix}.json"
