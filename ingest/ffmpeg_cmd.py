@@ -35,6 +35,9 @@ OUTPUT_NAMES = {
 }
 ALL_OUTPUTS = ("mezzanine", "proxy", "poster", "thumbs", "audio16k", "peaks")
 
+VIDEO_ENCODERS = ("libx264", "h264_nvenc")
+SPEECH_CODECS = ("pcm_s16le", "flac")
+
 # What a browser plays from MP4 without help: stream copy is only safe for these.
 _COPYABLE_VIDEO_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
 _COPYABLE_AAC_PROFILES = frozenset({"LC", "HE-AAC", "HE-AACv2"})
@@ -255,6 +258,18 @@ class EncodeOptions:
     speech_rate: int = 16000
     speech_codec: str = "pcm_s16le"  # or "flac"
     deinterlace: bool = True
+
+    def __post_init__(self) -> None:
+        # Job parameters arrive as JSON: refuse nonsense before it reaches ffmpeg.
+        if self.video_encoder not in VIDEO_ENCODERS:
+            raise ValueError(f"video_encoder must be one of {VIDEO_ENCODERS}")
+        if self.speech_codec not in SPEECH_CODECS:
+            raise ValueError(f"speech_codec must be one of {SPEECH_CODECS}")
+        sizes = (self.proxy_height, self.thumb_width, self.thumb_max, self.thumb_columns)
+        if min(sizes) < 1 or self.speech_rate < 8000 or self.thumb_interval_s <= 0:
+            raise ValueError("sizes, counts, rates and intervals must be positive")
+        if not 0 <= self.poster_fraction < 1 or not 0 <= self.crf <= 51:
+            raise ValueError("poster_fraction must be in [0, 1) and crf in [0, 51]")
 
 
 @dataclass(frozen=True)

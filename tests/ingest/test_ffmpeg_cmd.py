@@ -394,3 +394,19 @@ def test_unknown_length_gets_no_thumbnail_strip() -> None:
     assert info.duration_s is None
     assert "thumbs" not in plan.outputs and "thumbs_vtt" not in plan.outputs
     assert plan.poster_at_s == 0.0 and "mezzanine" in plan.outputs
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"video_encoder": "libx265"},
+        {"speech_codec": "mp3"},
+        {"proxy_height": 0},
+        {"thumb_interval_s": 0},
+        {"crf": 60},
+        {"poster_fraction": 1.5},
+    ],
+)
+def test_encode_options_refuse_nonsense(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        cmd.EncodeOptions(**bad)

@@ -330,6 +330,8 @@ def test_params_hash_ignores_runtime_knobs() -> None:
     )
     with pytest.raises(PermanentError):
         NormaliseParams.from_dict({"crf": 23})
+    with pytest.raises(PermanentError, match="speech_codec"):
+        NormaliseParams.from_dict({"encode": {"speech_codec": "mp3"}})
 
 
 # --------------------------------------------------------------------------- real media
