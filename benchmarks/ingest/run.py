@@ -43,8 +43,7 @@ def make_dump(folder: Path, gib: float, files: int) -> list[Path]:
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
 
 
@@ -53,8 +52,12 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="folder on the disk to measure (default: a temp folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder on the disk to measure (default: a temp folder)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="custos-bench-", dir=args.workdir))
     try:
@@ -62,8 +65,17 @@ def main() -> None:
         paths = make_dump(dump, args.gib, args.files)
         total = sum(p.stat().st_size for p in paths)
         timed(["cat", *map(str, paths)])  # warm the page cache for both contenders
-        custos = [sys.executable, "-m", "api", "ingest", str(dump), "--json", "--no-process",
-                  "--case", "BENCH"]
+        custos = [
+            sys.executable,
+            "-m",
+            "api",
+            "ingest",
+            str(dump),
+            "--json",
+            "--no-process",
+            "--case",
+            "BENCH",
+        ]
         peer_s, custos_s = [], []
         for i in range(args.repeat):
             peer_s.append(timed(["sha256sum", *map(str, paths)]))
@@ -87,8 +99,10 @@ def main() -> None:
         }
         print(f"dump: {len(paths)} files, {mb:,.0f} MB (best of {args.repeat})")
         print(f"sha256sum      {result['sha256sum_MBps']:8.0f} MB/s  {min(peer_s):.2f} s")
-        print(f"custos ingest  {result['custos_MBps']:8.0f} MB/s  {min(custos_s):.2f} s "
-              "(hash + write-once store + fsync + probe + ledger, end to end)")
+        print(
+            f"custos ingest  {result['custos_MBps']:8.0f} MB/s  {min(custos_s):.2f} s "
+            "(hash + write-once store + fsync + probe + ledger, end to end)"
+        )
         print(f"ratio custos/sha256sum: {result['ratio']:.2f}x")
         out = REPO / "benchmarks" / "out"
         out.mkdir(parents=True, exist_ok=True)
