@@ -115,6 +115,8 @@ class TranscribeOptions:
 
     language: str | None = None  # None: detect per file and per 30-s window
     multilingual: bool = True  # detect the language of every window (code-switching)
+    # A window leaves the recording's language only when the detector is at least this sure.
+    switch_probability: float = 0.8
     beam_size: int = 5
     batch_size: int = 0  # 0: sequential decoding; N > 1: batched pipeline, N windows at once
     vad: bool = True
@@ -260,7 +262,8 @@ def _sequential(
     segments, info = loaded.model.transcribe(speech, vad_filter=False, **opts.whisper_kwargs())
     file_language = (info.language, float(info.language_probability))
     per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
-    loaded.tap.reset()  # forget the whole-window detection made inside transcribe()
+    # Forget the whole-window detection made inside transcribe(); anchor on its result.
+    loaded.tap.reset(info.language, opts.switch_probability)
     for seg in restore_speech_timestamps(segments, chunks, SAMPLE_RATE):
         detections = loaded.tap.detections
         language = detections[-1] if per_window and detections else file_language
@@ -287,7 +290,7 @@ def _batched(
     )
     file_language = (info.language, float(info.language_probability))
     per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
-    loaded.tap.reset()
+    loaded.tap.reset(info.language, opts.switch_probability)
     for seg in segments:
         # Batches detect the language of every span in order; a segment's span is the one
         # whose start its `seek` (centiseconds) names.

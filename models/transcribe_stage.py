@@ -40,6 +40,7 @@ class TranscribeParams:
     model: str = ""  # "" = settings.whisper_model: base | small | tiny.en | a folder path
     language: str | None = None  # None = detect per file and per 30-s window
     multilingual: bool = True
+    switch_probability: float = 0.8  # how sure a window must be to leave the file's language
     beam_size: int = 5
     batch_size: int = -1  # -1 = batched (16) on a GPU, sequential on CPU; 0 = sequential
     vad: bool = True
@@ -52,8 +53,8 @@ class TranscribeParams:
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.window_s < 30 or self.batch_size < -1:
             raise ValueError("beam_size >= 1, window_s >= 30 and batch_size >= -1 required")
-        if not 0.0 < self.vad_threshold < 1.0:
-            raise ValueError("vad_threshold must be between 0 and 1")
+        if not (0.0 < self.vad_threshold < 1.0 and 0.0 <= self.switch_probability <= 1.0):
+            raise ValueError("vad_threshold and switch_probability must be between 0 and 1")
 
     def resolved(self, loaded: LoadedWhisper) -> TranscribeParams:
         """Defaults made explicit, so the parameter digest names what really ran."""

@@ -11,6 +11,7 @@ LIKE); PostgreSQL uses ILIKE backed by a pg_trgm GIN index. Both are created by 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
@@ -83,6 +84,7 @@ class TranscriptSegmentRow(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text)  # see search_form(); the indexed column
     language: Mapped[str | None] = mapped_column(String(16))
     language_probability: Mapped[float | None] = mapped_column(Float)
     avg_logprob: Mapped[float] = mapped_column(Float)
@@ -107,6 +109,7 @@ def _segment_row(transcript_id: str, t: Transcript, seq: int, s: Segment) -> Tra
         start_s=s.start,
         end_s=s.end,
         text=s.text,
+        search_text=search_form(s.text)[0],
         language=s.language,
         language_probability=s.language_probability,
         avg_logprob=s.avg_logprob,
@@ -269,11 +272,43 @@ class SearchHit:
 
 _TRIGRAM = 3
 _SNIPPET_CONTEXT = 40
+# Scripts written without spaces between words: spaces next to them are dropped from the
+# searchable form, so "广州市 房地产" (as Whisper sometimes writes it) matches "广州市房地产".
+_NO_SPACES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def search_form(text_: str) -> tuple[str, list[int]]:
+    """The text as it is searched, and for each of its characters the source position.
+
+    Case-folded and NFKC-normalised; punctuation becomes a space; spaces collapse, and
+    vanish next to Han, kana and hangul. So "Americans, ask" and "americans ask" match, and
+    Chinese matches whatever punctuation or spaces the model put between characters.
+    """
+    chars: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text_):
+        for c in unicodedata.normalize("NFKC", ch).casefold():
+            if c.isalnum():
+                chars.append(c)
+                where.append(i)
+            elif chars and chars[-1] != " ":
+                chars.append(" ")
+                where.append(i)
+    keep = [
+        k
+        for k, c in enumerate(chars)
+        if c != " "
+        or not (
+            k == len(chars) - 1 or _NO_SPACES.match(chars[k - 1]) or _NO_SPACES.match(chars[k + 1])
+        )
+    ]
+    return "".join(chars[k] for k in keep), [where[k] for k in keep]
 
 
 def normalise_query(query: str) -> list[str]:
-    """Terms of a query: NFKC, simplified Chinese, split on white space."""
-    return to_simplified(unicodedata.normalize("NFKC", query)).split()
+    """Terms of a query in search form: simplified Chinese, split on white space."""
+    terms = (search_form(t)[0] for t in to_simplified(unicodedata.normalize("NFKC", query)).split())
+    return [t for t in terms if t]
 
 
 def _like_pattern(term: str) -> str:
@@ -286,25 +321,21 @@ def _fts_phrase(term: str) -> str:
 
 
 def _search_sql(dialect: str, terms: list[str], case_no: str | None) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {"current": True}
     where = ["t.current = :current"]
-    params["current"] = True
     source = "transcript_segments s"
+    like_terms = terms
     if dialect == "sqlite":
         long_terms = [t for t in terms if len(t) >= _TRIGRAM]
         if long_terms:
             source = "transcript_segments_fts f JOIN transcript_segments s ON s.id = f.rowid"
             where.append("transcript_segments_fts MATCH :fts")
             params["fts"] = " ".join(_fts_phrase(t) for t in long_terms)
-        short_terms = [t for t in terms if len(t) < _TRIGRAM]
-        like = "lower(s.text) LIKE lower(:{name}) ESCAPE '\\'"
-    else:
-        short_terms = terms
-        like = "s.text ILIKE :{name} ESCAPE '\\'"
-    for i, term in enumerate(short_terms):
-        name = f"like{i}"
-        where.append(like.format(name=name))
-        params[name] = _like_pattern(term)
+        # Trigrams cannot find one or two characters: those terms are scanned with LIKE.
+        like_terms = [t for t in terms if len(t) < _TRIGRAM]
+    for i, term in enumerate(like_terms):
+        where.append(f"s.search_text LIKE :like{i} ESCAPE '\\'")
+        params[f"like{i}"] = _like_pattern(term)
     if case_no is not None:
         where.append("r.case_no = :case_no")
         params["case_no"] = case_no
@@ -321,53 +352,53 @@ def _search_sql(dialect: str, terms: list[str], case_no: str | None) -> tuple[st
     return sql, params
 
 
-def _locate(text_: str, words: list[Any], term: str) -> tuple[int, float | None, float | None]:
-    """Where `term` falls in the segment: char offset, and the times of the words it spans."""
-    folded = text_.casefold()
-    pos = folded.find(term.casefold())
-    if pos < 0 or not words:
-        return max(pos, 0), None, None
+def _word_times(
+    text_: str, words: list[Any], first: int, last: int
+) -> tuple[float | None, float | None]:
+    """Times of the words covering characters [first, last) of the segment text."""
     joined = "".join(str(w[2]) for w in words)
-    lead = len(joined) - len(joined.lstrip())
-    first_time = last_time = None
-    offset = -lead
-    end = pos + len(term)
+    offset = -(len(joined) - len(joined.lstrip()))  # the text was stripped, the words not
+    start = end = None
     for w_start, w_end, w_text, _ in words:
         w_from, w_to = offset, offset + len(str(w_text))
         offset = w_to
-        if w_to <= pos or w_from >= end:
+        if w_to <= first or w_from >= last:
             continue
-        first_time = float(w_start) if first_time is None else first_time
-        last_time = float(w_end)
-    return pos, first_time, last_time
+        start = float(w_start) if start is None else start
+        end = float(w_end)
+    return start, end
 
 
-def _span(
+def _match(
     text_: str, words: list[Any], terms: list[str]
 ) -> tuple[int, int, float | None, float | None]:
-    """Offset and length of the match in the text, and the times it spans."""
+    """Where the terms are in the text (first..last character) and the times they span."""
+    form, where = search_form(text_)
     phrase = " ".join(terms)
-    if phrase.casefold() in text_.casefold():
-        pos, start, end = _locate(text_, words, phrase)
-        return pos, len(phrase), start, end
-    # Terms apart or out of order: the hit runs from the first of them to the last.
-    found = sorted(((*_locate(text_, words, t), len(t)) for t in terms), key=lambda f: f[0])
-    starts = [f[1] for f in found if f[1] is not None]
-    ends = [f[2] for f in found if f[2] is not None]
-    return found[0][0], found[0][3], min(starts, default=None), max(ends, default=None)
+    spans = []
+    for term in [phrase] if len(terms) > 1 and phrase in form else terms:
+        pos = form.find(term)
+        if pos >= 0:
+            spans.append((where[pos], where[pos + len(term) - 1] + 1))
+    if not spans:
+        return 0, 0, None, None
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    start, end = _word_times(text_, words, first, last) if words else (None, None)
+    return first, last, start, end
 
 
-def _snippet(text_: str, pos: int, length: int) -> str:
-    a = max(0, pos - _SNIPPET_CONTEXT)
-    b = min(len(text_), pos + length + _SNIPPET_CONTEXT)
+def _snippet(text_: str, first: int, last: int) -> str:
+    a = max(0, first - _SNIPPET_CONTEXT)
+    b = min(len(text_), last + _SNIPPET_CONTEXT)
     return ("…" if a > 0 else "") + text_[a:b] + ("…" if b < len(text_) else "")
 
 
 def search(
     db: Database, query: str, case_no: str | None = None, limit: int = 50
 ) -> list[SearchHit]:
-    """Segments of current transcripts containing every term of `query` (case-insensitive,
-    substring match, so it needs no word spaces), oldest recording first."""
+    """Segments of current transcripts containing every term of `query`, oldest recording
+    first. Matching ignores case, punctuation and the spaces around Chinese characters, and
+    needs no word boundaries, so it works for Chinese as well as English."""
     terms = normalise_query(query)
     if not terms:
         return []
@@ -380,14 +411,14 @@ def search(
         if isinstance(words, str):  # raw JSON text where the driver does not parse it
             words = json.loads(words)
         words = words if isinstance(words, list) else []
-        pos, length, w_start, w_end = _span(seg_text, words, terms)
+        first, last, w_start, w_end = _match(seg_text, words, terms)
         hits.append(
             SearchHit(
                 recording_id=rec_id,
                 stream_index=stream,
                 start=w_start if w_start is not None else float(start),
                 end=w_end if w_end is not None else float(end),
-                snippet=_snippet(seg_text, pos, length),
+                snippet=_snippet(seg_text, first, last),
                 segment_start=float(start),
                 segment_end=float(end),
                 language=language,

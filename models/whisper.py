@@ -237,13 +237,18 @@ def cpu_threads() -> int:
 
 
 class LanguageTap:
-    """Stands in for the CTranslate2 model and remembers each language detection.
+    """Stands in for the CTranslate2 model: records, and steadies, each language detection.
 
     faster-whisper detects the language of every 30-second window (``multilingual=True``)
     from the encoder output it already computed, but does not say which language it chose
     for which segment. Recording the detections here gives each segment its language
-    without a second encoder pass. State is per thread because one model serves all of a
-    worker's threads.
+    without a second encoder pass.
+
+    A window also switches away from the recording's language only when the detector is
+    sure (`switch_probability`): on noise, mumbling or a short foreign phrase the base model
+    often guesses another language, and decoding with the wrong language token turns
+    Mandarin into an English translation or gibberish. State is per thread because one
+    model serves all of a worker's threads.
     """
 
     def __init__(self, inner: Any) -> None:
@@ -255,11 +260,21 @@ class LanguageTap:
 
     def detect_language(self, *args: Any, **kwargs: Any) -> Any:
         results = self._inner.detect_language(*args, **kwargs)
-        log: list[tuple[str, float]] = self.detections
+        anchor: str | None = getattr(self._local, "anchor", None)
+        needed: float = getattr(self._local, "switch_probability", 0.0)
+        log = self.detections
+        steadied = []
         for item in results:
-            token, probability = item[0]
+            ranked = list(item)
+            token, probability = ranked[0]
+            if anchor is not None and str(token)[2:-2] != anchor and probability < needed:
+                keep = next((i for i, (t, _) in enumerate(ranked) if str(t)[2:-2] == anchor), None)
+                if keep is not None:
+                    ranked.insert(0, ranked.pop(keep))
+            token, probability = ranked[0]
             log.append((str(token)[2:-2], float(probability)))
-        return results
+            steadied.append(ranked)
+        return steadied
 
     @property
     def detections(self) -> list[tuple[str, float]]:
@@ -268,8 +283,11 @@ class LanguageTap:
             log = self._local.log = []
         return log
 
-    def reset(self) -> None:
+    def reset(self, anchor: str | None = None, switch_probability: float = 0.0) -> None:
+        """Forget past detections; from now on keep `anchor` unless a window is sure."""
         self._local.log = []
+        self._local.anchor = anchor
+        self._local.switch_probability = switch_probability
 
 
 @dataclass(frozen=True)

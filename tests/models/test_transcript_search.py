@@ -9,8 +9,10 @@ from models.transcripts import (
     TranscriptRow,
     TranscriptSegmentRow,
     load_transcripts,
+    normalise_query,
     replace_transcripts,
     search,
+    search_form,
 )
 from storage.services import Services
 from tests.models.speech_fixtures import add_recording_row
@@ -135,10 +137,10 @@ def test_terms_all_required_case_filter_and_limit(svc: Services) -> None:
     assert search(svc.db, "   ") == []
 
 
-def test_like_wildcards_are_literal(svc: Services) -> None:
+def test_punctuation_and_wildcards(svc: Services) -> None:
     _fixture(svc)
     assert [h.start for h in search(svc.db, "100%")] == [13.2]
-    assert [h.start for h in search(svc.db, "%")] == [13.2]  # the literal sign only
+    assert search(svc.db, "%") == []  # punctuation alone: nothing to search for
     assert search(svc.db, "_") == []
 
 
@@ -199,3 +201,23 @@ def test_text_index_exists(svc: Services) -> None:
             sql = "SELECT indexdef FROM pg_indexes WHERE indexname = :n"
             found = session.execute(text(sql), {"n": "ix_transcript_segments_text_trgm"})
             assert "gin_trgm_ops" in str(found.scalar())
+
+
+def test_search_form_ignores_case_punctuation_and_cjk_spaces() -> None:
+    form, where = search_form("Americans, ask NOT — 广州市 、佛地产。OK")
+    assert form == "americans ask not广州市佛地产ok"
+    assert len(where) == len(form)
+    text_ = "Americans, ask NOT — 广州市 、佛地产。OK"
+    assert all(text_[i].casefold() == c for c, i in zip(form, where, strict=True) if c != " ")
+    assert normalise_query("  Fellow,  AMERICANS ") == ["fellow", "americans"]
+    assert normalise_query("廣州市 房地產") == ["广州市", "房地产"]
+    assert normalise_query("%_!") == []
+
+
+def test_chinese_with_model_punctuation_and_spaces(svc: Services) -> None:
+    rec = add_recording_row(svc)
+    words = [("广州市", 0.6), (" ", 0.0), ("佛地产", 0.6), ("，", 0.0), ("中间协会分析", 1.2)]
+    _store(svc, rec, "p1", [_transcript(rec, 1, [_segment(40.0, words, language="zh")])])
+    hit = search(svc.db, "市佛地产中")[0]
+    assert (hit.start, hit.end) == (40.0, 42.4)
+    assert search(svc.db, "市佛")[0].snippet == "广州市 佛地产，中间协会分析"

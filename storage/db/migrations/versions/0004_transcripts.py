@@ -1,7 +1,8 @@
 """Transcripts and their segments, with a text index that needs no word spaces
 
+Both index `search_text`, the case-folded, punctuation-free form of each segment's text.
 SQLite: an external-content FTS5 table with the trigram tokenizer, kept in step by
-triggers. PostgreSQL: pg_trgm and a GIN trigram index serving ILIKE.
+triggers. PostgreSQL: pg_trgm and a GIN trigram index serving LIKE.
 
 Revision ID: 0004
 Revises: 0001
@@ -61,6 +62,7 @@ def upgrade() -> None:
         sa.Column("start_s", sa.Float(), nullable=False),
         sa.Column("end_s", sa.Float(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=True),
         sa.Column("language_probability", sa.Float(), nullable=True),
         sa.Column("avg_logprob", sa.Float(), nullable=False),
@@ -82,31 +84,32 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         op.execute(
-            "CREATE VIRTUAL TABLE transcript_segments_fts USING fts5("
-            "text, content='transcript_segments', content_rowid='id', tokenize='trigram')"
+            "CREATE VIRTUAL TABLE transcript_segments_fts USING fts5(search_text, "
+            "content='transcript_segments', content_rowid='id', tokenize='trigram')"
         )
         op.execute(
             "CREATE TRIGGER transcript_segments_fts_ai AFTER INSERT ON transcript_segments "
-            "BEGIN INSERT INTO transcript_segments_fts(rowid, text) VALUES (new.id, new.text); "
-            "END"
+            "BEGIN INSERT INTO transcript_segments_fts(rowid, search_text) "
+            "VALUES (new.id, new.search_text); END"
         )
         op.execute(
             "CREATE TRIGGER transcript_segments_fts_ad AFTER DELETE ON transcript_segments "
-            "BEGIN INSERT INTO transcript_segments_fts(transcript_segments_fts, rowid, text) "
-            "VALUES ('delete', old.id, old.text); END"
+            "BEGIN INSERT INTO transcript_segments_fts(transcript_segments_fts, rowid, "
+            "search_text) VALUES ('delete', old.id, old.search_text); END"
         )
         op.execute(
-            "CREATE TRIGGER transcript_segments_fts_au AFTER UPDATE OF text "
+            "CREATE TRIGGER transcript_segments_fts_au AFTER UPDATE OF search_text "
             "ON transcript_segments BEGIN "
-            "INSERT INTO transcript_segments_fts(transcript_segments_fts, rowid, text) "
-            "VALUES ('delete', old.id, old.text); "
-            "INSERT INTO transcript_segments_fts(rowid, text) VALUES (new.id, new.text); END"
+            "INSERT INTO transcript_segments_fts(transcript_segments_fts, rowid, search_text) "
+            "VALUES ('delete', old.id, old.search_text); "
+            "INSERT INTO transcript_segments_fts(rowid, search_text) "
+            "VALUES (new.id, new.search_text); END"
         )
     elif dialect == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(
             "CREATE INDEX ix_transcript_segments_text_trgm ON transcript_segments "
-            "USING gin (text gin_trgm_ops)"
+            "USING gin (search_text gin_trgm_ops)"
         )
 
 
