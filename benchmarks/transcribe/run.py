@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/transcribe/run.py [--minutes 1.5] [--repeat 3]
         [--device auto|cpu|cuda] [--model base] [--batch-size 8] [--beam-size 5]
 
-Builds one recording from the real speech clips in ../shared/media/speech (English and
-Mandarin, with pauses of 1-4 s between them, repeated to the requested length) as AAC in
-an MP4 container, as recorders write it. Then, alternating, best of N:
+Builds one recording from the real speech clips in ../shared/media/speech (English,
+Mandarin, or both interleaved, with pauses of 1-4 s between them, repeated to the requested
+length) as AAC in an MP4 container, as recorders write it. Then, alternating, best of N:
 
 - bare sequential: ``WhisperModel.transcribe(path, vad_filter=True, ...)`` with its own
   model instance, every segment consumed;
@@ -15,7 +15,10 @@ an MP4 container, as recorders write it. Then, alternating, best of N:
 - stage batched: ``run_transcribe`` with ``batch_size=N``.
 
 Both sides use the same model folder, device, compute type, CPU threads, beam size, word
-timestamps, per-window language detection and no conditioning on previous text. Prints
+timestamps, per-window language detection and no conditioning on previous text, and the
+random seed is reset before every run, so temperature fallbacks (sampling) do the same work
+on both sides. Interleaved languages (--speech mixed) make Whisper base fall back a lot,
+which measures the fallbacks more than the stage. Prints
 real-time factors (seconds of compute per second of audio) and the ratios bare/stage
 (goal: 0.95 or better) and sequential/batched; writes JSON to benchmarks/out/.
 """
@@ -39,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+import ctranslate2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ingest.acquire import CaptureMeta, ingest  # noqa: E402
@@ -49,20 +53,19 @@ from storage.config import Settings  # noqa: E402
 from storage.services import Services  # noqa: E402
 
 SPEECH = REPO / ".." / "shared" / "media" / "speech"
-CLIPS = (
-    "en/jfk.flac",
-    "zh/aishell-BAC009S0724W0121.wav",
-    "en/librispeech-1995-1837-0001.wav",
-    "zh/BAC009S0764W0121.wav",
-    "en/stereo_diarization.wav",
-)
+CLIPS = {
+    "en": ("en/jfk.flac", "en/librispeech-1995-1837-0001.wav", "en/stereo_diarization.wav"),
+    "zh": ("zh/aishell-BAC009S0724W0121.wav", "zh/BAC009S0764W0121.wav"),
+}
+CLIPS["mixed"] = CLIPS["en"] + CLIPS["zh"]
+SEED = 2026
 QUIET = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
 
-def build_input(folder: Path, minutes: float) -> tuple[Path, float]:
+def build_input(folder: Path, minutes: float, language: str) -> tuple[Path, float]:
     """Real speech clips and pauses, repeated to `minutes`, as AAC in MP4."""
     clips = []
-    for name in CLIPS:
+    for name in CLIPS[language]:
         path = SPEECH / name
         if not path.exists():
             sys.exit(f"missing {path}: the benchmark needs ../shared/media/speech")
@@ -95,6 +98,7 @@ def stage_runner(
     workdir: Path, source: Path, settings: dict[str, Any], batch_size: int, beam: int
 ) -> Callable[[], tuple[float, str]]:
     def run() -> tuple[float, str]:
+        ctranslate2.set_random_seed(SEED)
         data = Path(tempfile.mkdtemp(prefix="stage-", dir=workdir))
         svc = Services.open(Settings(data_dir=data, actor="bench", **settings))
         try:
@@ -132,6 +136,7 @@ def bare_runner(
     }
 
     def run() -> tuple[float, str]:
+        ctranslate2.set_random_seed(SEED)
         start = time.perf_counter()
         if batch_size > 1:
             pipeline = BatchedInferencePipeline(model)
@@ -164,12 +169,13 @@ def main() -> None:
     parser.add_argument("--model", default="base", help="base | tiny.en | a CTranslate2 folder")
     parser.add_argument("--batch-size", type=int, default=None, help="default 8 CPU / 16 GPU")
     parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--speech", choices=sorted(CLIPS), default="en")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="custos-bench-transcribe-", dir=args.workdir))
     try:
-        source, seconds = build_input(workdir, args.minutes)
+        source, seconds = build_input(workdir, args.minutes, args.speech)
         cache = workdir / "models"
         loaded = load_whisper(args.model, cache_dir=cache, device=args.device)
         from faster_whisper import WhisperModel
@@ -213,6 +219,7 @@ def main() -> None:
         "model": loaded.name,
         "model_sha256": loaded.location.sha256,
         "audio_s": round(seconds, 2),
+        "speech": args.speech,
         "repeat": args.repeat,
         "beam_size": args.beam_size,
         "batch_size": batch,
@@ -234,7 +241,7 @@ def main() -> None:
     }
     print()
     print(
-        f"{seconds:.1f} s of speech audio, model {loaded.name}, {loaded.device} "
+        f"{seconds:.1f} s of audio ({args.speech}), model {loaded.name}, {loaded.device} "
         f"{loaded.compute_type}, beam {args.beam_size}, batch {batch}, best of {args.repeat}"
     )
     print(f"{'run':18s} {'best s':>8s} {'median s':>9s} {'RTF':>8s}")
@@ -254,7 +261,7 @@ def main() -> None:
         f"text agreement with bare: sequential {agree['sequential']:.3f}, "
         f"batched {agree['batched']:.3f}"
     )
-    out = REPO / "benchmarks" / "out" / f"transcribe-{loaded.device}.json"
+    out = REPO / "benchmarks" / "out" / f"transcribe-{loaded.device}-{args.speech}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out.relative_to(REPO)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from models.whisper import (
     resolve_model,
     sha256_file,
 )
-from tests.models.speech_fixtures import model_cache
+from tests.models.speech_fixtures import load_16k, model_cache, speech
 
 
 def _installed(import_name: str) -> bool:
@@ -106,4 +105,23 @@ def test_model_is_loaded_once_per_process(tmp_path_factory: pytest.TempPathFacto
     assert first.multilingual
     assert first.describe()["model_sha256"] == PACKAGED["base"].sha256
     assert first.describe()["device"] in ("cpu", "cuda")
-    assert os.environ.get("HF_HUB_OFFLINE") in (None, "1")
+
+
+def test_language_tap_keeps_the_file_language_unless_sure(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    loaded = load_whisper("base", cache_dir=model_cache(tmp_path_factory))
+    audio = load_16k(speech("en/jfk.flac"))
+    try:
+        loaded.tap.reset()
+        language, probability, _ = loaded.model.detect_language(audio)
+        assert language == "en" and probability > 0.9
+        assert loaded.tap.detections == [("en", pytest.approx(probability, abs=1e-4))]
+
+        loaded.tap.reset("zh", 0.5)  # English is sure enough to leave Mandarin
+        assert loaded.model.detect_language(audio)[0] == "en"
+        loaded.tap.reset("zh", 1.01)  # nothing is that sure: stay with Mandarin
+        assert loaded.model.detect_language(audio)[0] == "zh"
+        assert loaded.tap.detections[-1][0] == "zh"
+    finally:
+        loaded.tap.reset()
