@@ -55,15 +55,64 @@ def make_clip(
     return path
 
 
-def make_sample_dump(folder: Path, seconds: float = 4.0) -> list[Path]:
-    """A dump of a body-worn camera, a CCTV export and an interview room, faults included."""
+SPOKEN = (
+    "This is officer Li, body camera four two. The time is fourteen twenty. "
+    "We are at the warehouse on Main Street for the seizure of goods."
+)
+
+
+def make_spoken_clip(path: Path, text: str = SPOKEN, size: str = "320x240") -> Path:
+    """An H.264/AAC MP4 whose sound is synthetic speech (espeak-ng), for transcription."""
+    wav = path.with_suffix(".speech.wav")
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), text], check=True, timeout=120)
+    try:
+        _ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=25",
+            "-i",
+            str(wav),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-ar",
+            "48000",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            str(path),
+        )
+    finally:
+        wav.unlink(missing_ok=True)
+    return path
+
+
+def make_sample_dump(
+    folder: Path, seconds: float = 4.0, real_media: Path | None = None
+) -> list[Path]:
+    """A dump of a body-worn camera, a CCTV export and an interview room, faults included.
+
+    `real_media`, when it holds the shared GRID clips (a real talking face), adds one as
+    an interview-room recording; such files are copied into the dump, never into the
+    repository.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     cam = folder / "DCIM" / "100BWC"
     cam.mkdir(parents=True, exist_ok=True)
-    made = [
-        make_clip(cam / "BWC0042_20261103141500_0001.MP4", seconds, tone=440),
-        make_clip(cam / "BWC0042_20261103142000_0002.MP4", seconds, tone=660),
-    ]
+    second = cam / "BWC0042_20261103142000_0002.MP4"
+    made = [make_clip(cam / "BWC0042_20261103141500_0001.MP4", seconds, tone=440)]
+    if shutil.which("espeak-ng"):
+        made.append(make_spoken_clip(second))
+    else:
+        made.append(make_clip(second, seconds, tone=660))
     # A copy of the first clip, as when a card is offloaded twice.
     dup = folder / "backup" / "BWC0042_20261103141500_0001.MP4"
     dup.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +150,12 @@ def make_sample_dump(folder: Path, seconds: float = 4.0) -> list[Path]:
         str(legacy),
     )
     made.append(legacy)
+    grid = real_media / "av" / "grid_bbaf2n.mpg" if real_media else None
+    if grid is not None and grid.exists():
+        room = folder / "interview" / "room2_20261103_143000.mpg"
+        room.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(grid, room)
+        made.append(room)
     note = folder / "DCIM" / "GPS_LOG.TXT"
     note.write_text("$GPRMC,141500,A,3954.123,N,11623.456,E,0.0,0.0,031126,,,A*00\n")
     made.append(note)

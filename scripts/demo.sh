@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CUSTOS_DATA_DIR=${CUSTOS_DATA_DIR:-./custos-data}
 dump=${1:-./custos-data/sample-dump}
-[ -d "$dump" ] || .venv/bin/custos sample-dump "$dump"
+media=../shared/media  # real recordings beside the checkout, when present
+[ -d "$media" ] && real=(--real-media "$media") || real=()
+[ -d "$dump" ] || .venv/bin/custos sample-dump "$dump" "${real[@]}"
 .venv/bin/custos ingest "$dump" --case DEMO-2026-001 --collector "demo officer" \
     --location "evidence room 1" --proves "demonstration" --device-kind body_cam
 .venv/bin/custos jobs --wait
 .venv/bin/custos ledger verify
+.venv/bin/custos search "seizure" || true

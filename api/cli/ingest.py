@@ -122,11 +122,15 @@ def register(app: typer.Typer) -> None:
     def sample_dump_cmd(
         folder: Annotated[Path, typer.Argument(help="where to write the sample dump")],
         seconds: Annotated[float, typer.Option(help="length of each clip")] = 4.0,
+        real_media: Annotated[
+            Path | None,
+            typer.Option(help="folder with the shared real recordings (adds a talking face)"),
+        ] = None,
     ) -> None:
         """Write a small generated recorder dump (good, duplicate, truncated, empty, fake files)."""
         from ingest.sample_dump import make_sample_dump
 
-        made = make_sample_dump(folder, seconds)
+        made = make_sample_dump(folder, seconds, real_media)
         console.print(f"wrote {len(made)} files under {folder}")
 
     @app.command("fixity")

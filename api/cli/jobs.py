@@ -41,7 +41,9 @@ def _table(svc: Services) -> Table:
             f"{j.progress:.0%}",
             str(j.attempts),
             f"{seconds:.1f}s" if seconds else "",
-            (j.error or "")[-120:] if j.status in ("failed", "retrying") else (j.worker or ""),
+            (j.error or "")[-120:]
+            if j.status in ("failed", "retrying")
+            else (j.worker or "").rsplit(":", 1)[0],
         )
     return table
 
