@@ -141,11 +141,14 @@ def pump(
     first = b""
     # Rotate a few preallocated buffers: a buffer is reused only after the hasher
     # has certainly finished with it (the queue holds at most 4, we keep 6).
-    buffers = [bytearray(chunk_size) for _ in range(6)]
+    # Buffers are made on first use, so a small output costs one buffer, not six.
+    buffers: list[bytearray] = []
     index = 0
     try:
         while True:
-            buf = buffers[index % len(buffers)]
+            if len(buffers) < 6:
+                buffers.append(bytearray(chunk_size))
+            buf = buffers[index % 6]
             index += 1
             n = stream.readinto(buf)  # type: ignore[attr-defined]
             if not n:
