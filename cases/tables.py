@@ -13,7 +13,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.db.schema import Base
+from storage.db.schema import Base, UTCDateTime
 
 LINK_SUGGESTED = "suggested"
 LINK_CONFIRMED = "confirmed"
@@ -40,9 +39,9 @@ class Case(Base):
     unit: Mapped[str | None] = mapped_column(String(128), index=True)
     case_type: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default=CASE_OPEN)  # open | closed
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -58,8 +57,8 @@ class Step(Base):
     key: Mapped[str] = mapped_column(String(64))  # unique within the case, e.g. "S3"
     kind: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(Text, default="")
-    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     place: Mapped[str | None] = mapped_column(Text)
     officers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     devices: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -73,14 +72,14 @@ class Link(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
     step_id: Mapped[int] = mapped_column(ForeignKey("case_steps.id"), index=True)
-    range_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    range_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    range_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    range_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
     proves: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)  # suggested|confirmed|rejected
     basis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # why it was suggested
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(128))
 
 
@@ -94,11 +93,11 @@ class Disposal(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     object_key: Mapped[str] = mapped_column(String(255))
     category: Mapped[str] = mapped_column(String(64))
-    retention_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retention_end: Mapped[datetime] = mapped_column(UTCDateTime())
     requested_by: Mapped[str] = mapped_column(String(128))
     approved_by: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
-    disposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     object_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)
