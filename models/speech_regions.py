@@ -147,24 +147,30 @@ def speech_chunks(probs: np.ndarray, n_samples: int, vad: VadSettings) -> list[d
     return speeches
 
 
-def merge_into_spans(chunks: list[dict[str, int]], max_s: float = 30.0) -> list[tuple[int, int]]:
-    """Group consecutive chunks into spans of at most `max_s`, silences between them kept.
-
-    Used for the batched pipeline: each span becomes one 30-second window whose timestamps
-    are real positions in the recording, so no remapping is needed afterwards.
-    """
-    limit = int(max_s * SAMPLE_RATE)
-    spans: list[tuple[int, int]] = []
+def pack_chunks(chunks: list[dict[str, int]], max_s: float = 30.0) -> list[tuple[int, int]]:
+    """Group consecutive chunks into windows of at most `max_s` of speech, as faster-whisper's
+    batched pipeline does (``collect_chunks``), and give each window's (start, end) in the
+    concatenated speech, i.e. in samples after the silences are cut out."""
+    limit = max_s * SAMPLE_RATE
+    windows: list[tuple[int, int]] = []
+    start = filled = 0
     for chunk in chunks:
-        start, end = chunk["start"], chunk["end"]
-        if spans and end - spans[-1][0] <= limit:
-            spans[-1] = (spans[-1][0], end)
-            continue
-        while end - start > limit:  # the VAD already splits at max_speech; belt and braces
-            spans.append((start, start + limit))
-            start += limit
-        spans.append((start, end))
-    return spans
+        size = chunk["end"] - chunk["start"]
+        if filled + size > limit and filled:
+            windows.append((start, start + filled))
+            start, filled = start + filled, 0
+        filled += size
+    if filled:
+        windows.append((start, start + filled))
+    return windows
+
+
+def exact_seconds(sample: int) -> float:
+    """Seconds that faster-whisper turns back into exactly `sample` (int(s * 16000))."""
+    value = sample / SAMPLE_RATE
+    while int(value * SAMPLE_RATE) < sample:
+        value = float(np.nextafter(value, np.inf))
+    return value
 
 
 def quiet_cut(probs: np.ndarray, lo: int, hi: int, off_threshold: float) -> int:

@@ -15,6 +15,7 @@ How it stays trustworthy and bounded:
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ from models.speech_regions import (
     FRAME,
     SAMPLE_RATE,
     VadSettings,
-    merge_into_spans,
+    exact_seconds,
+    pack_chunks,
     quiet_cut,
     speech_bounds,
     speech_chunks,
@@ -37,6 +39,8 @@ from models.whisper import LoadedWhisper
 
 # Languages written in Han characters that are shown in simplified form.
 _SIMPLIFY = frozenset({"zh", "yue"})
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
 # A word start moved by less than this is left alone: the VAD's own granularity.
 _CLAMP_MIN_S = 0.2
 _CLAMP_MARGIN_S = 0.05
@@ -273,15 +277,23 @@ def _sequential(
 def _batched(
     loaded: LoadedWhisper, window: _Window, chunks: list[dict[str, int]], opts: TranscribeOptions
 ) -> Iterator[_Raw]:
-    from faster_whisper import BatchedInferencePipeline
+    """faster-whisper's batched pipeline, fed the speech we already found.
 
-    spans = merge_into_spans(chunks)
-    starts = [s / SAMPLE_RATE for s, _ in spans]
-    clips = [{"start": s / SAMPLE_RATE, "end": e / SAMPLE_RATE} for s, e in spans]
+    The pipeline would run the VAD again; instead it gets the concatenated speech with the
+    30-second windows it would have made itself as clip boundaries, and timestamps are
+    mapped back to the recording as it would map them, so the result is the same.
+    """
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.transcribe import restore_speech_timestamps
+
+    speech = np.concatenate([window.audio[c["start"] : c["end"]] for c in chunks])
+    windows = pack_chunks(chunks)
+    starts = [a / SAMPLE_RATE for a, _ in windows]
+    clips = [{"start": exact_seconds(a), "end": exact_seconds(b)} for a, b in windows]
     pipeline = BatchedInferencePipeline(loaded.model)
     loaded.tap.reset()
     segments, info = pipeline.transcribe(
-        window.audio,
+        speech,
         vad_filter=False,
         clip_timestamps=clips,
         batch_size=opts.batch_size,
@@ -291,12 +303,12 @@ def _batched(
     file_language = (info.language, float(info.language_probability))
     per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
     loaded.tap.reset(info.language, opts.switch_probability)
-    for seg in segments:
-        # Batches detect the language of every span in order; a segment's span is the one
-        # whose start its `seek` (centiseconds) names.
-        span = max(0, bisect.bisect_right(starts, seg.seek / 100 + 0.015) - 1)
+    for seg in restore_speech_timestamps(segments, chunks, SAMPLE_RATE):
+        # Batches detect the language of every window in order; a segment's window is the
+        # one whose start its `seek` (in centiseconds of concatenated speech) names.
+        index = max(0, bisect.bisect_right(starts, seg.seek / 100 + 0.015) - 1)
         detections = loaded.tap.detections
-        language = detections[span] if per_window and span < len(detections) else file_language
+        language = detections[index] if per_window and index < len(detections) else file_language
         yield _convert(seg, window.offset_s, language)
 
 
@@ -319,15 +331,23 @@ def _clamp_words(words: list[Word], probs: np.ndarray, offset: float, threshold:
             word.end = round(min(word.end, last + _CLAMP_MARGIN_S), 3)
 
 
+def _is_chinese(language: str | None, text: str) -> bool:
+    """Chinese by label, or Han characters without kana under some other label."""
+    if language in _SIMPLIFY:
+        return True
+    return language != "ja" and bool(_HAN.search(text)) and not _KANA.search(text)
+
+
 def _finish(
     raw: _Raw, window: _Window, opts: TranscribeOptions, rules: DoubtRules
 ) -> Segment | None:
     words = [w for w in raw.words if w.text.strip()]
     text = raw.text
-    if opts.simplify_chinese and raw.language in _SIMPLIFY:
+    if opts.simplify_chinese and _is_chinese(raw.language, text):
+        # The whole text at once: OpenCC converts some words differently than characters.
+        text = to_simplified(text)
         for word in words:
             word.text = to_simplified(word.text)
-        text = "".join(w.text for w in words) if words else to_simplified(text)
     text = text.strip()
     if not text:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -315,11 +316,42 @@ class LoadedWhisper:
         }
 
 
+_NO_SPACE_SCRIPTS = re.compile(
+    r"[\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+)
+
+
+class _ScriptAwareTokenizer:
+    """Splits text into words by what it is written in, not by the file's language.
+
+    faster-whisper picks word splitting from the tokenizer's language, which in the batched
+    pipeline stays the file's language even when a window was detected (and decoded) as
+    another: a Mandarin window in an English file then becomes one "word" spanning every
+    sentence, and the segment times derived from it are wrong.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def split_to_word_tokens(self, tokens: list[int]) -> Any:
+        text = self._inner.decode([t for t in tokens if t < self._inner.eot])
+        if _NO_SPACE_SCRIPTS.search(text):
+            return self._inner.split_tokens_on_unicode(tokens)
+        return self._inner.split_to_word_tokens(tokens)
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, device: str, compute_type: str, threads: int) -> tuple[Any, LanguageTap]:
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(
+    class CustosWhisperModel(WhisperModel):  # type: ignore[misc]
+        def find_alignment(self, tokenizer: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().find_alignment(_ScriptAwareTokenizer(tokenizer), *args, **kwargs)
+
+    model = CustosWhisperModel(
         path,
         device=device,
         compute_type=compute_type,

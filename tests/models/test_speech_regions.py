@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps, get_vad_model
 
 from models.speech_regions import (
     FRAME,
     SAMPLE_RATE,
     VadSettings,
-    merge_into_spans,
+    exact_seconds,
+    pack_chunks,
     quiet_cut,
     speech_bounds,
     speech_chunks,
@@ -51,14 +52,21 @@ def test_chunks_equal_faster_whisper(talk: np.ndarray, options: dict[str, float]
     assert len(ours) >= 3
 
 
-def test_spans_keep_chunks_whole_and_short() -> None:
-    s = SAMPLE_RATE
-    chunks = [{"start": 0, "end": 10 * s}, {"start": 12 * s, "end": 25 * s},
-              {"start": 27 * s, "end": 40 * s}, {"start": 41 * s, "end": 105 * s}]  # fmt: skip
-    spans = merge_into_spans(chunks, max_s=30.0)
-    assert spans[:2] == [(0, 25 * s), (27 * s, 40 * s)]
-    assert all(b - a <= 30 * s for a, b in spans)
-    assert spans[-1][1] == 105 * s and spans[2][0] == 41 * s
+def test_packing_matches_faster_whisper_batches(talk: np.ndarray) -> None:
+    options = VadSettings(max_speech_duration_s=30.0, min_silence_duration_ms=160)
+    chunks = speech_chunks(speech_probabilities(talk), talk.shape[0], options)
+    audio_chunks, metadata = collect_chunks(talk, chunks, max_duration=30.0)
+    packed = pack_chunks(chunks)
+    assert [(a / SAMPLE_RATE, (b - a) / SAMPLE_RATE) for a, b in packed] == [
+        (m["offset"], m["duration"]) for m in metadata
+    ]
+    assert [b - a for a, b in packed] == [c.shape[0] for c in audio_chunks]
+    assert len(packed) >= 2
+
+
+def test_exact_seconds_round_trip() -> None:
+    for sample in [0, 1, 1599, 48_000, 123_457, 987_654_321]:
+        assert int(exact_seconds(sample) * SAMPLE_RATE) == sample
 
 
 def test_quiet_cut_prefers_the_longest_pause() -> None:

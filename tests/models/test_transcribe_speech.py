@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from models.audio import SAMPLE_RATE, decode_audio_chunks, list_audio_streams
+from models.speech_regions import pack_chunks, speech_chunks, speech_probabilities
 from models.transcribe import StreamResult, TranscribeOptions, transcribe_chunks
 from models.trust import to_simplified
 from models.whisper import LoadedWhisper
@@ -127,23 +128,38 @@ def test_a_minute_without_speech_gives_no_words(
     assert result.duration_s == pytest.approx(60.0, abs=0.1)
 
 
-def test_batched_code_switching_labels_each_span(model: LoadedWhisper, tmp_path: Path) -> None:
-    english = [load_16k(speech("en/jfk.flac")), 1.0,
-               load_16k(speech("en/librispeech-1995-1837-0001.wav"))]  # fmt: skip
+def test_batched_code_switching_labels_each_window(model: LoadedWhisper, tmp_path: Path) -> None:
+    jfk = load_16k(speech("en/jfk.flac"))
+    libri = load_16k(speech("en/librispeech-1995-1837-0001.wav"))
     mandarin = [load_16k(speech("zh/aishell-BAC009S0724W0121.wav")), 1.0,
                 load_16k(speech("zh/BAC009S0764W0121.wav"))]  # fmt: skip
-    path = write_wav(tmp_path / "mixed.wav", sequence([*english, 12.0, *mandarin]))
+    audio = sequence([jfk, 1.0, libri, 1.0, libri, 3.0, *mandarin])
+    mandarin_at = (jfk.shape[0] + 2 * libri.shape[0]) / SAMPLE_RATE + 5.0
+    options = TranscribeOptions(batch_size=4)
+    # Precondition: the English fills the first 30-second batch window, Mandarin the next.
+    vad = options.vad_settings()
+    chunks = speech_chunks(speech_probabilities(audio), audio.shape[0], vad)
+    windows = pack_chunks(chunks)
+    first_zh = next(i for i, c in enumerate(chunks) if c["end"] / SAMPLE_RATE > mandarin_at)
+    cut = sum(c["end"] - c["start"] for c in chunks[:first_zh])
+    assert [a for a, _ in windows] == [0, cut], "the clips no longer split into two windows"
 
-    result = transcribe_file(model, path, TranscribeOptions(batch_size=4))
+    result = transcribe_file(model, write_wav(tmp_path / "mixed.wav", audio), options)
 
-    early = [s for s in result.segments if s.end < 21.0]
-    late = [s for s in result.segments if s.start > 32.0]
-    assert early and late
+    early = [s for s in result.segments if s.end < mandarin_at - 1.0]
+    late = [s for s in result.segments if s.start > mandarin_at - 0.5]
+    assert early and late and len(early) + len(late) == len(result.segments)
     assert {s.language for s in early} == {"en"}
     assert {s.language for s in late} == {"zh"}
+    # Mandarin words are characters, not one "word" per window (faster-whisper splits by
+    # the file's language), and so the segments sit where the Mandarin is.
+    assert all(len(w.text.strip()) <= 4 for s in late for w in s.words)
+    assert [s.start for s in late] == sorted(s.start for s in late)
     assert set(result.languages) == {"en", "zh"}
     assert result.language == "en"  # more English seconds than Mandarin
-    assert all(s.language_probability and s.language_probability > 0.5 for s in result.segments)
+    hyp = "".join(s.text for s in late)
+    refs = REFERENCES["zh/aishell-BAC009S0724W0121.wav"] + REFERENCES["zh/BAC009S0764W0121.wav"]
+    assert cer([refs], [hyp]) <= 1.5 * WHISPER_BASE_AISHELL_CER, hyp
     _words_in_order(result)
 
 
