@@ -17,8 +17,12 @@ def test_ingest_and_fixity_on_s3(make_services: object, tmp_path: Path) -> None:
     make_sample_dump(dump, seconds=1.0)
     with moto_s3_server() as endpoint:
         svc: Services = make_services(  # type: ignore[operator]
-            object_store="s3", s3_endpoint=endpoint, s3_access_key="testing",
-            s3_secret_key="testing", s3_region="us-east-1", s3_bucket="custos-ingest",
+            object_store="s3",
+            s3_endpoint=endpoint,
+            s3_access_key="testing",
+            s3_secret_key="testing",
+            s3_region="us-east-1",
+            s3_bucket="custos-ingest",
             digests="sha256,sm3",
         )
         assert isinstance(svc.store, S3ObjectStore) and svc.store.object_lock
@@ -27,8 +31,10 @@ def test_ingest_and_fixity_on_s3(make_services: object, tmp_path: Path) -> None:
         assert counts["stored"] == 3 and counts["duplicate"] == 1 and counts["unplayable"] == 3
         stored = [e for e in receipt.entries if e.status == "stored"]
         for entry in stored:
-            info = svc.store.stat(f"originals/sha256/{entry.sha256[:2]}/"  # type: ignore[index]
-                                  f"{entry.sha256[2:4]}/{entry.sha256}")
+            info = svc.store.stat(
+                f"originals/sha256/{entry.sha256[:2]}/"  # type: ignore[index]
+                f"{entry.sha256[2:4]}/{entry.sha256}"
+            )
             assert info is not None and info.worm and info.retain_until is not None
             assert entry.duration_s and entry.duration_s > 0.9  # probed from the source file
         assert not list(svc.store.list("incoming/"))

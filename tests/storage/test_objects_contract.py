@@ -22,7 +22,6 @@ import pytest
 import urllib3
 from minio import Minio
 from minio.error import S3Error
-from tests.storage.s3_server import MIN_PART, make_s3_store, moto_s3_server
 
 from storage.config import Settings
 from storage.errors import (
@@ -37,6 +36,7 @@ from storage.objects.base import ObjectStore
 from storage.objects.hashing import original_key
 from storage.objects.local import LocalObjectStore
 from storage.objects.s3 import INCOMING, S3ObjectStore
+from tests.storage.s3_server import MIN_PART, make_s3_store, moto_s3_server
 
 DIGESTS = ("sha256", "sm3")
 RETENTION_DAYS = 1
