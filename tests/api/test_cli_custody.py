@@ -1,0 +1,121 @@
+"""The custody commands as an evidence-room technician runs them, in a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.sample_dump import make_sample_dump
+
+
+def _custos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> tuple[dict[str, str], dict[str, object]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    env["CUSTOS_DATA_DIR"] = str(tmp_path / "data")
+    env["CUSTOS_DIGESTS"] = "sha256,sm3"
+    dump = tmp_path / "dump"
+    make_sample_dump(dump, seconds=1.0)
+    done = _custos(
+        env,
+        "ingest",
+        str(dump),
+        "--case",
+        "C-7",
+        "--collector",
+        "PC Wang",
+        "--location",
+        "Gate 3",
+        "--proves",
+        "entry",
+        "--json",
+        "--no-process",
+    )
+    assert done.returncode == 0, done.stderr
+    return env, json.loads(done.stdout)
+
+
+def test_receipt_json_and_csv(ingested: tuple[dict[str, str], dict[str, object]]) -> None:
+    env, receipt = ingested
+    files = receipt["files"]
+    assert isinstance(files, list) and len(files) == 8
+    assert receipt["counts"] == {
+        "stored": 3,
+        "duplicate": 1,
+        "unplayable": 3,
+        "not-media": 1,
+        "changed-during-read": 0,
+        "unreadable": 0,
+    }
+    assert all(f["sm3"] for f in files)
+    receipt_csv = Path(env["CUSTOS_DATA_DIR"]) / "receipts" / f"receipt-{receipt['run_id']}.csv"
+    with receipt_csv.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["sha256"] for r in rows] == [f["sha256"] for f in files]
+    assert _custos(env, "ledger", "verify").returncode == 0
+    assert _custos(env, "fixity").returncode == 0
+
+
+def test_altered_ledger_row_fails_verify(
+    ingested: tuple[dict[str, str], dict[str, object]],
+) -> None:
+    env, _ = ingested
+    db = sqlite3.connect(Path(env["CUSTOS_DATA_DIR"]) / "custos.db")
+    with db:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE ledger_events SET actor = 'mallory' WHERE seq = 3")
+    with db:
+        db.execute("DROP TRIGGER ledger_events_no_update")
+        db.execute("UPDATE ledger_events SET actor = 'mallory' WHERE seq = 3")
+    db.close()
+    done = _custos(env, "ledger", "verify")
+    assert done.returncode == 1
+    assert "event 3" in done.stderr
+
+
+def test_altered_original_fails_fixity(ingested: tuple[dict[str, str], dict[str, object]]) -> None:
+    env, receipt = ingested
+    files = receipt["files"]
+    assert isinstance(files, list)
+    victim = next(f for f in files if f["status"] == "stored")
+    sha = victim["sha256"]
+    path = (
+        Path(env["CUSTOS_DATA_DIR"]) / "objects" / "originals" / "sha256" / sha[:2] / sha[2:4] / sha
+    )
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0  # read-only on disk
+    assert oct(path.stat().st_mode & 0o777) == "0o444"
+    path.chmod(0o644)
+    with path.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff")
+    done = _custos(env, "fixity", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert [f["recording_id"] for f in report["failures"]] == [victim["recording_id"]]
+    assert "sha256" in report["failures"][0]["problem"]
+    shown = _custos(env, "ledger", "show", "--subject", str(victim["recording_id"]), "--json")
+    actions = [e["action"] for e in json.loads(shown.stdout)]
+    assert actions[0] == "acquired" and actions.count("fixity_check") == 1
+
+
+def test_bad_input_gets_clear_errors(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    env["CUSTOS_DATA_DIR"] = str(tmp_path / "data")
+    missing = _custos(env, "ingest", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    kind = _custos(env, "ingest", str(tmp_path), "--device-kind", "drone")
+    assert kind.returncode == 2 and "device kind" in kind.stderr
+    typo = _custos({**env, "CUSTOS_DIGEST": "sm3"}, "ledger", "verify")
+    assert typo.returncode == 2 and "CUSTOS_DIGESTS" in typo.stderr
