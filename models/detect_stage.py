@@ -53,6 +53,16 @@ class DetectParams:
             raise ValueError("batch must be >= 0")
 
     @classmethod
+    def from_json(cls, values: dict[str, Any]) -> DetectParams:
+        """Inverse of `dataclasses.asdict` (e.g. parameters kept in a job row)."""
+        values = dict(values)
+        if "detectors" in values:
+            values["detectors"] = tuple(values["detectors"])
+        if isinstance(values.get("track"), dict):
+            values["track"] = TrackParams(**values["track"])
+        return cls(**values)
+
+    @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DetectParams:
         """Faces by the configured face detector, plus YOLO when weights are configured."""
         detectors: tuple[str, ...] = (settings.face_detector,)
@@ -123,7 +133,7 @@ def detect_and_track(
     stats = DecodeStats()
     tracker = OnlineTracker(params.track)
     batch = effective_batch(params, detector)
-    expected = max(info.frames_estimate or 0, 1)
+    expected = info.frames_estimate or 0  # unknown length: no progress until the end
     times: list[float] = []
     pending: list[tuple[int, float, np.ndarray, tuple[float, float]]] = []
     best: dict[int, tuple[float, bytes]] = {}  # tracker id -> (score, thumbnail)
@@ -160,7 +170,7 @@ def detect_and_track(
             if len(pending) >= batch:
                 flush()
             next_detect = frame.index + gap
-        fraction = min(frame.index / expected, 0.99)
+        fraction = min(frame.index / expected, 0.99) if expected else 0.0
         if fraction - reported >= 0.01:
             reported = fraction
             progress(fraction)

@@ -382,18 +382,22 @@ class OnlineTracker:
 def _link(tracks: list[list[Sighting]], cats: list[str], params: TrackParams) -> list[list[int]]:
     """Groups of track indices to join, in time order within each group."""
     order = sorted(range(len(tracks)), key=lambda i: tracks[i][0].frame)
+    # Candidates are found by end frame so that long recordings with thousands of short
+    # tracks are not compared pairwise.
+    ends = sorted((tracks[i][-1].frame, i) for i in range(len(tracks)))
+    end_frames = [frame for frame, _ in ends]
     successor_of: dict[int, int] = {}
     has_predecessor: set[int] = set()
     for b in order:
         start = tracks[b][0]
         best: tuple[int, int] | None = None
-        for a in order:
+        lo = bisect.bisect_left(end_frames, start.frame - params.link_frames)
+        hi = bisect.bisect_left(end_frames, start.frame)
+        for _, a in ends[lo:hi]:
             if a == b or a in successor_of or cats[a] != cats[b]:
                 continue
             end = tracks[a][-1]
             gap = start.frame - end.frame
-            if gap <= 0 or gap > params.link_frames:
-                continue
             overlap = iou(scale_box(end.box, params.pad), scale_box(start.box, params.pad))
             if overlap >= params.link_iou and (best is None or gap < best[0]):
                 best = (gap, a)

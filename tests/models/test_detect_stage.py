@@ -121,6 +121,24 @@ def test_rotated_recording_is_detected_upright(svc_sqlite: Services, tmp_path: P
     assert box[2] <= 360 and box[3] <= 288 and (box[3] - box[1]) > (box[2] - box[0]) * 0.9
 
 
+def test_params_round_trip_and_from_settings(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from models.track import TrackParams
+    from storage.config import Settings
+
+    params = DetectParams(max_side=960, track=TrackParams(detect_every=2, max_detect_every=4))
+    assert DetectParams.from_json(json.loads(json.dumps(asdict(params)))) == params
+    plain = Settings(data_dir=tmp_path)
+    assert DetectParams.from_settings(plain).detectors == ("centerface",)
+    with_yolo = Settings(data_dir=tmp_path, yolo_weights=Path("w.pt"), yolo_class_map="0:person")
+    assert DetectParams.from_settings(with_yolo).detectors == ("centerface", "yolo")
+    only_yolo = Settings(data_dir=tmp_path, face_detector="yolo", yolo_weights=Path("w.pt"))
+    assert DetectParams.from_settings(only_yolo, batch=4) == DetectParams(
+        detectors=("yolo",), batch=4
+    )
+
+
 def test_non_video_recordings(svc_sqlite: Services, tmp_path: Path) -> None:
     tone = tmp_path / "tone.wav"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", str(tone))
