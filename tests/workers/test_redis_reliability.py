@@ -29,7 +29,7 @@ def _env(tmp_path: Path, redis_url: str, db_url: str) -> dict[str, str]:
             "CUSTOS_REDIS_URL": redis_url,
             "CUSTOS_WORKER_HEARTBEAT_S": "2",
             "CUSTOS_REDIS_MAINTENANCE_CHANCE": "300000",
-        "CUSTOS_PIPELINE_STAGES": "normalise",
+            "CUSTOS_PIPELINE_STAGES": "normalise",
         }
     )
     return env
