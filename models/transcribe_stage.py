@@ -32,7 +32,11 @@ from storage.services import Services
 
 STAGE = "transcribe"
 QUEUE = "gpu"
+# Batched decoding by default on both: it is deterministic (no sampling fallback, so a rerun
+# gives the same transcript), as accurate on our test speech, and on CPU as fast or faster
+# (much faster where the sequential decoder falls back to sampling on repetitive speech).
 GPU_BATCH_SIZE = 16
+CPU_BATCH_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class TranscribeParams:
     multilingual: bool = True
     switch_probability: float = 0.8  # how sure a window must be to leave the file's language
     beam_size: int = 5
-    batch_size: int = -1  # -1 = batched (16) on a GPU, sequential on CPU; 0 = sequential
+    batch_size: int = -1  # -1 = batched (16 on a GPU, 8 on CPU); 0 = sequential; N = batch N
     vad: bool = True
     vad_threshold: float = 0.5
     word_timestamps: bool = True
@@ -60,7 +64,7 @@ class TranscribeParams:
         """Defaults made explicit, so the parameter digest names what really ran."""
         batch = self.batch_size
         if batch == -1:
-            batch = GPU_BATCH_SIZE if loaded.device == "cuda" else 0
+            batch = GPU_BATCH_SIZE if loaded.device == "cuda" else CPU_BATCH_SIZE
         return replace(self, model=loaded.name, batch_size=batch)
 
     def options(self) -> TranscribeOptions:

@@ -69,7 +69,8 @@ def test_every_audio_stream_transcribed_and_labelled(
     assert "horizon" in texts[1].lower() and "horizon" not in texts[0].lower()
     assert all(t.language == "en" and t.model == "base" for t in transcripts)
     assert transcripts[0].audio_sha256 != transcripts[1].audio_sha256
-    assert transcripts[0].params["batch_size"] in (0, transcribe_stage.GPU_BATCH_SIZE)
+    batch = transcripts[0].params["batch_size"]
+    assert batch in (transcribe_stage.CPU_BATCH_SIZE, transcribe_stage.GPU_BATCH_SIZE)
 
     # One JSON per stream, hashed and ledgered; the database holds the same transcript.
     with svc.db.session() as session:
