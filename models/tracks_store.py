@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.track import Sighting, Track
-from storage.db.schema import Base
+from storage.db.schema import Base, UTCDateTime
 
 
 class DetectRun(Base):
@@ -49,7 +48,7 @@ class DetectRun(Base):
     rotation: Mapped[int] = mapped_column(Integer)
     duration_s: Mapped[float | None] = mapped_column(Float)
     tracks_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
 
 
