@@ -48,24 +48,26 @@ def _custos(env: dict[str, str], *args: str, timeout: float = 300) -> str:
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "worker",
-            "--queues",
-            "cpu",
-            "--processes",
-            "1",
-            "--threads",
-            "1",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor; ours is closed at once.
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api",
+                "worker",
+                "--queues",
+                "cpu",
+                "--processes",
+                "1",
+                "--threads",
+                "1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
