@@ -7,9 +7,12 @@ How it stays trustworthy and bounded:
 - Whisper only hears what the VAD calls speech (silence and street noise produce nothing);
   the VAD's frame probabilities are kept to check every segment against what it heard and
   to pull word times out of the silence Whisper likes to stretch them into.
-- Each 30-second window gets its own language (code-switching), read from the detection
-  faster-whisper already makes (see `models.whisper.LanguageTap`).
+- Each 30-second decoding window of speech gets its own language (code-switching), read
+  from the detection faster-whisper already makes; a window leaves the recording's
+  language only when the detector is sure (see `models.whisper.LanguageTap`). Speech of
+  two languages inside one 30-second window is decoded in one of them.
 - Suspicious segments are kept but flagged, with reasons (see `models.trust`).
+- Chinese comes out in simplified characters; digits stay digits (nothing rewrites them).
 """
 
 from __future__ import annotations

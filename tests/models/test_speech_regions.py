@@ -48,7 +48,7 @@ def test_probabilities_equal_faster_whisper(talk: np.ndarray) -> None:
 def test_chunks_equal_faster_whisper(talk: np.ndarray, options: dict[str, float]) -> None:
     probs = speech_probabilities(talk)
     ours = speech_chunks(probs, talk.shape[0], VadSettings(**options))  # type: ignore[arg-type]
-    assert ours == get_speech_timestamps(talk, VadOptions(**options))  # type: ignore[arg-type]
+    assert ours == get_speech_timestamps(talk, VadOptions(**options))
     assert len(ours) >= 3
 
 

@@ -131,9 +131,9 @@ def test_a_minute_without_speech_gives_no_words(
 def test_batched_code_switching_labels_each_window(model: LoadedWhisper, tmp_path: Path) -> None:
     jfk = load_16k(speech("en/jfk.flac"))
     libri = load_16k(speech("en/librispeech-1995-1837-0001.wav"))
-    mandarin = [load_16k(speech("zh/aishell-BAC009S0724W0121.wav")), 1.0,
-                load_16k(speech("zh/BAC009S0764W0121.wav"))]  # fmt: skip
-    audio = sequence([jfk, 1.0, libri, 1.0, libri, 3.0, *mandarin])
+    zh1 = load_16k(speech("zh/aishell-BAC009S0724W0121.wav"))
+    zh2 = load_16k(speech("zh/BAC009S0764W0121.wav"))
+    audio = sequence([jfk, 1.0, libri, 1.0, libri, 3.0, zh1, 1.0, zh2])
     mandarin_at = (jfk.shape[0] + 2 * libri.shape[0]) / SAMPLE_RATE + 5.0
     options = TranscribeOptions(batch_size=4)
     # Precondition: the English fills the first 30-second batch window, Mandarin the next.
@@ -170,7 +170,7 @@ def test_sequential_code_switching(model: LoadedWhisper, tmp_path: Path) -> None
     zh1 = load_16k(speech("zh/aishell-BAC009S0724W0121.wav"))
     zh2 = load_16k(speech("zh/BAC009S0764W0121.wav"))
     # More than 30 s of each language, so each fills its own decoding window.
-    parts = [jfk, 1.0, libri, 1.0, jfk, 1.0, libri, 3.0]
+    parts: list[np.ndarray | float] = [jfk, 1.0, libri, 1.0, jfk, 1.0, libri, 3.0]
     parts += [zh1, 1.0, zh2, 1.0, zh1, 1.0, zh2, 1.0, zh1, 1.0, zh2, 1.0, zh1, 1.0, zh2]
     result = transcribe_file(model, write_wav(tmp_path / "switch.wav", sequence(parts)))
 
