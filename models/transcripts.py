@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
@@ -39,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models.transcribe import Segment, Transcript, Word
 from models.trust import to_simplified
 from storage.db import Database
-from storage.db.schema import Base
+from storage.db.schema import Base, UTCDateTime
 
 
 class TranscriptRow(Base):
@@ -68,7 +67,7 @@ class TranscriptRow(Base):
     segment_count: Mapped[int] = mapped_column(Integer, default=0)
     doubtful_count: Mapped[int] = mapped_column(Integer, default=0)
     object_key: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TranscriptSegmentRow(Base):
