@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,17 @@ def _classify(path: Path, put: PutResult, result: ProbeResult | None) -> _Outcom
     return _Outcome(NOT_MEDIA, "not audio/video content; stored as an attachment", result, sniffed)
 
 
+@dataclass
+class _Read:
+    """What reading one file produced, handed from a reader thread to the settling loop."""
+
+    before: os.stat_result | None = None
+    put: PutResult | None = None
+    changed: bool = False
+    resumed: ReceiptEntry | None = None
+    error: str | None = None
+
+
 class Ingestor:
     """Runs one ingest: scan, acquire each file, write the receipt."""
 
@@ -137,11 +149,18 @@ class Ingestor:
         self.cb.on_start(len(files), sum(sizes.values()))
         started = self._ensure_run([str(p) for p in paths])
         entries: list[ReceiptEntry] = []
-        for path in files:
-            self.cb.on_file(path, sizes[path])
-            entry = self.acquire(path)
-            entries.append(entry)
-            self.cb.on_done(entry)
+        # Reading (hash + store + fsync) runs ahead on a few threads, so one file's fsync
+        # overlaps the next file's hashing; settling (probe, duplicate check, database,
+        # ledger) stays sequential in scan order, so the first path seen always wins.
+        pool = ThreadPoolExecutor(max(1, settings.ingest_readers), "custos-read")
+        try:
+            for path, read in zip(files, pool.map(self._read, files), strict=True):
+                self.cb.on_file(path, sizes[path])
+                entry = self._settle(path, read)
+                entries.append(entry)
+                self.cb.on_done(entry)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         receipt = Receipt(
             self.run_id, started.isoformat(), utc_now_iso(), self.svc.actor, self.host, entries
         )
@@ -181,29 +200,41 @@ class Ingestor:
 
     # -- one file ----------------------------------------------------------------------
     def acquire(self, path: Path) -> ReceiptEntry:
+        """Acquire one file (read, then settle)."""
         self._ensure_run()
+        return self._settle(path, self._read(path))
+
+    def _read(self, path: Path) -> _Read:
+        """Stream the file once into the store; safe to run on several threads."""
         try:
             before = path.stat()
         except OSError as exc:
-            return self._unreadable(path, None, f"cannot stat: {exc.strerror or exc}")
+            return _Read(error=f"cannot stat: {exc.strerror or exc}")
         resumed = self._resume(path, before)
         if resumed is not None:
             self.cb.on_bytes(before.st_size)
-            return resumed
+            return _Read(before, resumed=resumed)
         try:
             with path.open("rb", buffering=0) as handle:
                 put = self.svc.store.put_content_addressed(
                     handle, on_chunk=lambda chunk: self.cb.on_bytes(len(chunk))
                 )
         except OSError as exc:
-            return self._unreadable(path, before, f"read failed: {exc.strerror or exc}")
+            return _Read(before, error=f"read failed: {exc.strerror or exc}")
         try:
             after = path.stat()
             changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
         except OSError:
             changed = True
-        changed = changed or put.size != before.st_size
-        return self._record(path, before, put, changed)
+        return _Read(before, put, changed or put.size != before.st_size)
+
+    def _settle(self, path: Path, read: _Read) -> ReceiptEntry:
+        """Probe, decide stored/duplicate/..., and record: one file at a time, in order."""
+        if read.resumed is not None:
+            return read.resumed
+        if read.error is not None or read.put is None or read.before is None:
+            return self._unreadable(path, read.before, read.error or "not read")
+        return self._record(path, read.before, read.put, read.changed)
 
     def _resume(self, path: Path, st: os.stat_result) -> ReceiptEntry | None:
         with self.svc.db.session() as session:

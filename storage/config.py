@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     filename_patterns_file: Path | None = None
     local_timezone: str = "UTC"  # zone of recorder clocks that write no offset (IANA name)
     read_chunk_bytes: int = 4 * 1024 * 1024
+    ingest_readers: int = 2  # files read (hashed, stored, fsynced) at once during ingest
 
     # --- queue / workers ----------------------------------------------------
     redis_url: str | None = None  # unset: embedded in-process workers
