@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.db.schema import Derivative, Recording
 from storage.errors import ObjectExists
@@ -56,10 +57,7 @@ def store_derivative(
         if isinstance(source, Path):
             handle.close()
 
-    def record(session: object) -> Derivative:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(session, Session)
+    def record(session: Session) -> Derivative:
         again = session.scalar(
             select(Derivative).where(
                 Derivative.recording_id == recording.id, Derivative.object_key == key
