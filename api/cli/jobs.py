@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             if not svc.settings.redis_url:
                 fail(
                     "`custos worker` needs CUSTOS_REDIS_URL; embedded mode runs its workers "
-                    "inside `custos jobs --wait` and `custos serve`",
+                    "inside `custos jobs --wait`",
                     2,
                 )
             from redis.exceptions import RedisError
