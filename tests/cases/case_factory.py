@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +12,7 @@ from cases.kinds import Checklist, load_checklist
 from cases.tables import CASE_CLOSED, CASE_OPEN, Case, Step
 from storage.db.schema import Recording
 from storage.objects import ObjectStore
+from tests.factories import make_recording
 
 T0 = datetime(2024, 5, 14, 14, 0, 0, tzinfo=UTC)
 
@@ -51,21 +50,11 @@ def add_recording(
 ) -> Recording:
     """A recording row; with `store`, backed by a small real original."""
     rec_id = str(uuid.uuid4())
-    payload = f"recording {rec_id}".encode()
-    if store is not None:
-        put = store.put_content_addressed(io.BytesIO(payload))
-        sha, key = put.digests["sha256"], put.key
-    else:
-        sha = hashlib.sha256(payload).hexdigest()
-        key = f"originals/sha256/{sha[:2]}/{sha[2:4]}/{sha}"
-    rec = Recording(
+    rec = make_recording(
+        store,
+        f"recording {rec_id}".encode(),
         id=rec_id,
-        sha256=sha,
-        size=len(payload),
-        object_key=key,
         original_name=name or f"{device or 'unknown'}_{rec_id[:8]}.mp4",
-        media_kind="video",
-        status="stored",
         duration_s=seconds,
         capture_start=start,
         capture_time_source="container" if start else None,
@@ -79,7 +68,6 @@ def add_recording(
         missing_fields=list(missing or []),
         ingested_at=ingested_at or (start or T0) + timedelta(hours=2),
         ingested_by="tech",
-        probe={},
     )
     session.add(rec)
     session.flush()

@@ -12,13 +12,11 @@ import os
 import select
 import subprocess
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage.db.schema import Recording
 from storage.services import Services
+from tests import factories
 
 _QUIET = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 
@@ -90,29 +88,7 @@ def make_source(
 
 def add_recording(svc: Services, path: Path, media_kind: str = "video") -> str:
     """Store `path` as an original and insert its Recording row; returns the id."""
-    with path.open("rb") as handle:
-        put = svc.store.put_content_addressed(handle)
-    recording_id = str(uuid.uuid4())
-    with svc.db.session() as session:
-        session.add(
-            Recording(
-                id=recording_id,
-                sha256=put.digests["sha256"],
-                size=put.size,
-                object_key=put.key,
-                original_name=path.name,
-                media_kind=media_kind,
-                status="stored",
-                ingested_at=datetime.now(UTC),
-                ingested_by="tester",
-                probe={},
-                missing_fields=[],
-                device_kind="other",
-                incomplete=False,
-                legal_hold=False,
-            )
-        )
-    return recording_id
+    return factories.add_recording(svc, path, media_kind=media_kind)
 
 
 def ffprobe(path: Path) -> dict[str, Any]:

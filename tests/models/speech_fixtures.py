@@ -12,7 +12,6 @@ import unicodedata
 import uuid
 import wave
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import jiwer
@@ -22,8 +21,8 @@ import pytest
 from ingest.acquire import CaptureMeta, ingest
 from models.audio import SAMPLE_RATE, decode_audio, list_audio_streams
 from models.whisper import LoadedWhisper, load_whisper
-from storage.db.schema import Recording
 from storage.services import Services
+from tests.factories import add_recording
 
 REPO = Path(__file__).resolve().parents[2]
 SPEECH = REPO / ".." / "shared" / "media" / "speech"
@@ -184,25 +183,4 @@ def ingest_file(svc: Services, path: Path, case_no: str | None = None) -> str:
 
 def add_recording_row(svc: Services, case_no: str | None = None, name: str = "x.mp4") -> str:
     """A Recording row without media, for tests that only need something to point at."""
-    rec_id = str(uuid.uuid4())
-    with svc.db.session() as session:
-        session.add(
-            Recording(
-                id=rec_id,
-                sha256=uuid.uuid4().hex + uuid.uuid4().hex,
-                size=0,
-                object_key=f"originals/none/{rec_id}",
-                original_name=name,
-                media_kind="video",
-                status="stored",
-                ingested_at=datetime.now(UTC),
-                ingested_by="tester",
-                probe={},
-                missing_fields=[],
-                device_kind="other",
-                incomplete=False,
-                legal_hold=False,
-                case_no=case_no,
-            )
-        )
-    return rec_id
+    return add_recording(svc, None, case_no=case_no, original_name=name)

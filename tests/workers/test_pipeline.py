@@ -3,15 +3,15 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
 
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.sample_dump import make_clip
-from storage.db.schema import Derivative, Job, LedgerEvent, Recording
+from storage.db.schema import Derivative, Job, LedgerEvent
 from storage.services import Services
+from tests.factories import add_recording
 from tests.workers.redis_server import RedisServer
 from workers import jobs
 from workers.embedded import EmbeddedWorkers, wait_for_jobs
@@ -92,30 +92,13 @@ def test_embedded_restart_resumes_unfinished_jobs(svc_sqlite: Services, tmp_path
 
 def test_undecodable_media_fails_once_with_its_reason(svc_sqlite: Services) -> None:
     svc = svc_sqlite
-    import io
-
-    put = svc.store.put_content_addressed(
-        io.BytesIO(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
-    )
-    rec = Recording(
-        id=str(uuid4()),
-        sha256=put.digests["sha256"],
-        size=put.size,
-        object_key=put.key,
+    rec_id = add_recording(
+        svc,
+        b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096),
         original_name="broken.mp4",
-        media_kind="video",
-        status="stored",
-        probe={},
-        missing_fields=[],
-        device_kind="other",
-        incomplete=False,
-        legal_hold=False,
-        ingested_at=datetime.now(UTC),
-        ingested_by="tester",
         duration_s=5.0,
     )
-    svc.db.run(lambda s: s.add(rec))
-    enqueue_pipeline(svc, [rec.id], stages=("normalise",))
+    enqueue_pipeline(svc, [rec_id], stages=("normalise",))
     with EmbeddedWorkers(svc):
         assert wait_for_jobs(svc, timeout_s=120)
     (view,) = jobs.list_jobs(svc)
