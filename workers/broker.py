@@ -32,6 +32,16 @@ def check_redis_policy(broker: RedisBroker) -> None:
         )
 
 
+_checked: set[int] = set()
+
+
+def ensure_safe(active: dramatiq.Broker) -> None:
+    """Check a Redis broker's eviction policy once per process before the first send."""
+    if isinstance(active, RedisBroker) and id(active) not in _checked:
+        check_redis_policy(active)
+        _checked.add(id(active))
+
+
 def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
         broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]

@@ -9,13 +9,16 @@ from sqlalchemy.orm import Session
 from storage.db.schema import Job, Recording
 from storage.services import Services
 from workers import jobs
+from workers.broker import ensure_safe
 from workers.stages import STAGES
 
 
 def _actor(stage: str) -> dramatiq.Actor:  # type: ignore[type-arg]
     import workers.actors  # noqa: F401 - declares the actors on the broker
 
-    return dramatiq.get_broker().get_actor(stage)
+    active = dramatiq.get_broker()
+    ensure_safe(active)  # refuse a Redis that could evict the message we are about to send
+    return active.get_actor(stage)
 
 
 def send(job: Job, duration_s: float | None) -> None:

@@ -103,9 +103,18 @@ def register(app: typer.Typer) -> None:
             except FileNotFoundError as exc:
                 fail(str(exc), 2)
             if process and new_ids:
+                from workers.errors import BrokerConfigError
                 from workers.pipeline import enqueue_pipeline
 
-                enqueue_pipeline(svc, new_ids)
+                try:
+                    enqueue_pipeline(svc, new_ids)
+                except BrokerConfigError as exc:
+                    receipt.write(svc.settings.data_dir / "receipts")
+                    fail(
+                        f"{len(new_ids)} recording(s) stored and receipted, but not queued "
+                        f"for processing: {exc} Then run `custos worker --requeue`.",
+                        2,
+                    )
         if json_out:
             print_json(receipt.to_json())
         else:

@@ -128,3 +128,28 @@ def test_redis_that_evicts_keys_is_refused(tmp_path: Path) -> None:
         broker.close()
     finally:
         server.kill()
+
+
+def test_ingest_refuses_to_queue_on_an_evicting_redis(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    server = RedisServer(tmp_path / "r", "--maxmemory-policy", "allkeys-lru").start()
+    try:
+        dump = tmp_path / "dump"
+        dump.mkdir()
+        make_clip(dump / "BWC0042_20261103141500_0001.MP4", seconds=1.0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+        env.update({"CUSTOS_DATA_DIR": str(tmp_path / "data"), "CUSTOS_REDIS_URL": server.url})
+        done = subprocess.run(
+            [sys.executable, "-m", "api", "ingest", str(dump)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 2
+        assert "allkeys-lru" in done.stderr and "stored" in done.stderr
+        assert list((tmp_path / "data" / "receipts").glob("receipt-*.csv"))
+    finally:
+        server.kill()
