@@ -80,6 +80,8 @@ def register(app: typer.Typer) -> None:
                         with EmbeddedWorkers(svc, threads):
                             finished = wait_for_jobs(svc, tick, timeout_s=timeout)
                     tick()
+                if not common.err_console.is_terminal:
+                    common.err_console.print()  # end the final table's line in logs
             views = jobs.list_jobs(svc)
         if json_out:
             print_json([v.__dict__ for v in views])
