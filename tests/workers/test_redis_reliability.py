@@ -93,13 +93,15 @@ def test_sigkilled_worker_job_is_completed_by_another(tmp_path: Path, postgres_u
     env = _env(tmp_path, redis.url, postgres_url)
     dump = tmp_path / "dump"
     dump.mkdir()
-    # Long enough that the job is surely mid-way when the worker is killed.
-    make_clip(dump / "BWC0042_20261103141500_0001.MP4", seconds=40, size="640x480")
+    # 1080p, so the encode takes many seconds even on a fast idle machine: the job must
+    # still be running when the worker is killed.
+    make_clip(dump / "BWC0042_20261103141500_0001.MP4", seconds=30, size="1920x1080")
     workers: list[subprocess.Popen[bytes]] = []
     try:
         _custos(env, "ingest", str(dump), "--json")
-        first = _worker(env, tmp_path / "w1.log")
-        workers.append(first)
+        # Two worker hosts on the dump, as in production; the one running the job dies.
+        workers.append(_worker(env, tmp_path / "w1.log"))
+        workers.append(_worker(env, tmp_path / "w2.log"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             running = [j for j in _jobs(postgres_url) if j["status"] == "running"]
@@ -107,12 +109,15 @@ def test_sigkilled_worker_job_is_completed_by_another(tmp_path: Path, postgres_u
                 break
             time.sleep(0.2)
         else:
-            pytest.fail("the normalise job never started")
+            pytest.fail(f"the normalise job never started: {_jobs(postgres_url)}")
         victim = str(running[0]["worker"])
-        os.killpg(first.pid, signal.SIGKILL)  # the whole worker host dies, ffmpeg included
-        first.wait()
-        second = _worker(env, tmp_path / "w2.log")
-        workers.append(second)
+        import psutil
+
+        # The job names the dramatiq worker process; its parent is `custos worker`.
+        host_pid = psutil.Process(int(victim.split(":")[1])).ppid()
+        (dying,) = [w for w in workers if w.pid == host_pid]
+        os.killpg(dying.pid, signal.SIGKILL)  # the whole worker host dies, ffmpeg included
+        dying.wait()
         out = _custos(env, "jobs", "--wait", "--json", "--timeout", "400", timeout=450)
         (job,) = json.loads(out)
         assert job["status"] == "done", job
