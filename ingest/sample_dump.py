@@ -7,6 +7,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+# Browser-safe H.264 + AAC, fast to make: what a modern body-worn camera writes.
+_H264_AAC = (
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-b:a",
+    "64k",
+)
+
 
 def _ffmpeg(*args: str) -> None:
     subprocess.run(
@@ -37,16 +51,7 @@ def make_clip(
         "lavfi",
         "-i",
         f"sine=frequency={tone}:sample_rate=48000:duration={seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
+        *_H264_AAC,
         "-shortest",
         *meta,
         *flags,
@@ -73,16 +78,7 @@ def make_spoken_clip(path: Path, text: str = SPOKEN, size: str = "320x240") -> P
             f"testsrc2=size={size}:rate=25",
             "-i",
             str(wav),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
+            *_H264_AAC,
             "-ar",
             "48000",
             "-shortest",
