@@ -93,9 +93,33 @@ def test_sigkilled_worker_job_is_completed_by_another(tmp_path: Path, postgres_u
     env = _env(tmp_path, redis.url, postgres_url)
     dump = tmp_path / "dump"
     dump.mkdir()
-    # 1080p, so the encode takes many seconds even on a fast idle machine: the job must
-    # still be running when the worker is killed.
-    make_clip(dump / "BWC0042_20261103141500_0001.MP4", seconds=30, size="1920x1080")
+    # MPEG-2 at 1080p must be re-encoded (an H.264 source would only be remuxed, in
+    # seconds), so the job is surely still running when its worker is killed.
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=25:duration=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=30",
+            "-c:v",
+            "mpeg2video",
+            "-q:v",
+            "4",
+            "-c:a",
+            "mp2",
+            str(dump / "ch01_20261103_141500.mpg"),
+        ],
+        check=True,
+        timeout=300,
+    )
     workers: list[subprocess.Popen[bytes]] = []
     try:
         _custos(env, "ingest", str(dump), "--json")
