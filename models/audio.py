@@ -106,11 +106,13 @@ def decode_audio_chunks(
     *,
     chunk_s: float = 30.0,
     stats: DecodeStats | None = None,
+    channel: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 arrays of about `chunk_s` seconds from one audio stream.
 
     The samples match faster-whisper's own decoder (s16 resampling, scaled to [-1, 1)),
-    so the stage and a bare faster-whisper script read the same audio.
+    so the stage and a bare faster-whisper script read the same audio. `channel` picks one
+    channel instead of the downmix (an interview room's officer or subject microphone).
     """
     stats = stats if stats is not None else DecodeStats()
     chunk_samples = max(1, int(chunk_s * SAMPLE_RATE))
@@ -133,8 +135,14 @@ def decode_audio_chunks(
             raise AudioError(f"{path.name} has no stream #{stream_index}") from exc
         if not isinstance(stream, av.audio.stream.AudioStream):
             raise AudioError(f"stream #{stream_index} of {path.name} is {stream.type}, not audio")
-        resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono",
-                                                      rate=SAMPLE_RATE)  # fmt: skip
+        channels = stream.codec_context.channels or 1
+        if channel is not None and not 0 <= channel < channels:
+            raise AudioError(f"stream #{stream_index} of {path.name} has no channel {channel}")
+        pick = channel is not None and channels > 1
+        # One channel: resample planar in the stream's own layout and keep that plane.
+        resampler = av.audio.resampler.AudioResampler(
+            format="s16p" if pick else "s16", layout=None if pick else "mono", rate=SAMPLE_RATE
+        )
         fifo = av.audio.fifo.AudioFifo()
         # Resample about a second of source audio at a time: per-frame calls cost more.
         group = max(1, stream.codec_context.sample_rate or SAMPLE_RATE)
@@ -143,7 +151,9 @@ def decode_audio_chunks(
             if frame is None and not flush:
                 return
             for out in resampler.resample(frame):
-                yield (out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0)
+                samples = out.to_ndarray()
+                row = samples[channel] if pick else samples.reshape(-1)
+                yield row.astype(np.float32) / 32768.0
 
         origin: float | None = None
         if container.start_time is not None:

@@ -215,3 +215,40 @@ def speech_bounds(
     if hits.size == 0:
         return None
     return (a + int(hits[0])) * FRAME_S, (a + int(hits[-1]) + 1) * FRAME_S
+
+
+def uncovered_speech(
+    probs: np.ndarray,
+    threshold: float,
+    covered: list[tuple[float, float]],
+    *,
+    margin_s: float = 0.25,
+    join_s: float = 0.5,
+    min_s: float = 1.0,
+) -> list[tuple[float, float]]:
+    """Stretches where the VAD hears speech but no transcribed word lies, in seconds.
+
+    `covered` holds the (start, end) of every word. Speech frames within `margin_s` of a
+    word count as covered (word edges are loose); uncovered runs closer than `join_s` are
+    joined; a stretch is reported when it holds at least `min_s` of uncovered speech.
+    """
+    speech = probs >= threshold
+    mask = np.zeros(probs.shape[0], dtype=bool)
+    for start, end in covered:
+        a = max(0, int((start - margin_s) / FRAME_S))
+        b = min(probs.shape[0], int(np.ceil((end + margin_s) / FRAME_S)))
+        mask[a:b] = True
+    lost = np.flatnonzero(speech & ~mask)
+    if lost.size == 0:
+        return []
+    join = max(1, int(join_s / FRAME_S))
+    runs: list[list[int]] = [[int(lost[0]), int(lost[0]), 1]]
+    for frame in lost[1:].tolist():
+        if frame - runs[-1][1] <= join:
+            runs[-1][1] = frame
+            runs[-1][2] += 1
+        else:
+            runs.append([frame, frame, 1])
+    need = min_s / FRAME_S
+    return [(round(a * FRAME_S, 3), round((b + 1) * FRAME_S, 3))
+            for a, b, count in runs if count >= need]  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from models.speech_regions import (
     speech_chunks,
     speech_probabilities,
     speech_ratio,
+    uncovered_speech,
 )
 from models.trust import DoubtRules, flag_repeated_segments, judge_segment, to_simplified
 from models.whisper import LoadedWhisper
@@ -44,6 +45,7 @@ from models.whisper import LoadedWhisper
 _SIMPLIFY = frozenset({"zh", "yue"})
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
+_SEED = 1
 # A word start moved by less than this is left alone: the VAD's own granularity.
 _CLAMP_MIN_S = 0.2
 _CLAMP_MARGIN_S = 0.05
@@ -72,6 +74,8 @@ class Segment:
     words: list[Word] = field(default_factory=list)
     doubtful: bool = False
     doubt_reasons: list[str] = field(default_factory=list)
+    channel: int | None = None  # the channel it was heard on; None: the stream as one voice
+    second_pass: bool = False  # recovered by decoding speech the first pass left wordless
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Segment:
@@ -101,6 +105,11 @@ class Transcript:
     params_hash: str = ""
     decode: dict[str, Any] = field(default_factory=dict)  # corrupt packets, silence filled
     segments: list[Segment] = field(default_factory=list)
+    # Voices transcribed on their own: [{"channel", "label", "speech_s", "language"}]; empty
+    # when the stream was heard as one voice (mono, or channels that repeat each other).
+    channels: list[dict[str, Any]] = field(default_factory=list)
+    # Speech the VAD heard where no word came out, even after a second pass: listen there.
+    untranscribed: list[UntranscribedSpan] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -113,7 +122,15 @@ class Transcript:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
         segments = [Segment.from_dict(s) for s in data.get("segments", [])]
-        return cls(**{**data, "segments": segments})
+        spans = [UntranscribedSpan(**u) for u in data.get("untranscribed", [])]
+        return cls(**{**data, "segments": segments, "untranscribed": spans})
+
+
+@dataclass
+class UntranscribedSpan:
+    start: float
+    end: float
+    channel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,8 @@ class StreamResult:
     speech_s: float  # seconds the VAD called speech
     duration_s: float  # seconds of audio read
     windows: int = 0  # how many windows the audio was transcribed in
+    untranscribed: list[UntranscribedSpan] = field(default_factory=list)
+    second_pass_s: float = 0.0  # seconds of wordless speech decoded a second time
 
     @property
     def status(self) -> str:
@@ -262,10 +281,13 @@ def _convert(seg: Any, offset: float, language: tuple[str | None, float | None])
 def _sequential(
     loaded: LoadedWhisper, window: _Window, chunks: list[dict[str, int]], opts: TranscribeOptions
 ) -> Iterator[_Raw]:
+    import ctranslate2
     from faster_whisper.transcribe import restore_speech_timestamps
 
     speech = np.concatenate([window.audio[c["start"] : c["end"]] for c in chunks])
     loaded.tap.reset()
+    # Temperature fallback samples: a fixed seed makes a rerun give the same transcript.
+    ctranslate2.set_random_seed(_SEED)
     segments, info = loaded.model.transcribe(speech, vad_filter=False, **opts.whisper_kwargs())
     file_language = (info.language, float(info.language_probability))
     per_window = opts.whisper_kwargs()["multilingual"] and loaded.multilingual
@@ -300,7 +322,11 @@ def _batched(
         vad_filter=False,
         clip_timestamps=clips,
         batch_size=opts.batch_size,
-        without_timestamps=False,
+        # With timestamp tokens, faster-whisper's batched decoder drops whatever follows the
+        # last closed timestamp pair of each 30-s window (the sequential decoder would seek
+        # back and decode it again; the batched one never seeks): a whole sentence lost at
+        # the window's end. Without them each window is one segment, split by word times.
+        without_timestamps=True,
         **opts.whisper_kwargs(),
     )
     file_language = (info.language, float(info.language_probability))
@@ -312,7 +338,41 @@ def _batched(
         index = max(0, bisect.bisect_right(starts, seg.seek / 100 + 0.015) - 1)
         detections = loaded.tap.detections
         language = detections[index] if per_window and index < len(detections) else file_language
-        yield _convert(seg, window.offset_s, language)
+        yield from _split_sentences(_convert(seg, window.offset_s, language))
+
+
+# Where a window-long segment is cut into readable ones: after a sentence end, or in a pause.
+_SENTENCE_END = re.compile(r"[.?!。？！…]['\"”’）)]*\s*$")
+_SPLIT_PAUSE_S = 1.0
+
+
+def _split_sentences(raw: _Raw) -> Iterator[_Raw]:
+    """Cut a segment into sentences by its words' text and times; text is the words'."""
+    if len(raw.words) < 2:
+        yield raw
+        return
+    groups: list[list[Word]] = [[]]
+    for i, word in enumerate(raw.words):
+        groups[-1].append(word)
+        following = raw.words[i + 1] if i + 1 < len(raw.words) else None
+        if following is None:
+            break
+        if _SENTENCE_END.search(word.text) or following.start - word.end >= _SPLIT_PAUSE_S:
+            groups.append([])
+    if len(groups) == 1:
+        yield raw
+        return
+    for words in groups:
+        yield _Raw(
+            start=words[0].start,
+            end=words[-1].end,
+            text="".join(w.text for w in words),
+            words=words,
+            avg_logprob=raw.avg_logprob,
+            no_speech_prob=raw.no_speech_prob,
+            language=raw.language,
+            language_probability=raw.language_probability,
+        )
 
 
 # --- after decoding ------------------------------------------------------------------------
@@ -383,6 +443,69 @@ def _finish(
     return segment
 
 
+_SECOND_PASS_MARGIN_S = 0.3
+
+
+def _second_pass(
+    loaded: LoadedWhisper,
+    window: _Window,
+    found: list[Segment],
+    opts: TranscribeOptions,
+    rules: DoubtRules,
+) -> tuple[list[Segment], list[UntranscribedSpan], float]:
+    """Decode again, on its own, each stretch of VAD speech that no word covers.
+
+    A decoder can skip speech (a window's last sentence, a first word after a pause); a
+    stretch decoded alone, with its own language detection and temperature fallback,
+    usually comes back. What still gives no words is reported as untranscribed, so a
+    reviewer knows to listen there. Returns (recovered segments, still untranscribed spans,
+    seconds decoded again).
+    """
+    offset = window.offset_s
+    covered = [(w.start - offset, w.end - offset) for seg in found for w in seg.words]
+    covered += [(seg.start - offset, seg.end - offset) for seg in found if not seg.words]
+    gaps = uncovered_speech(window.probs, opts.vad_threshold, covered)
+    recovered: list[Segment] = []
+    lost: list[UntranscribedSpan] = []
+    tried = 0.0
+    # A few seconds alone are too little to detect the language from: keep the window's.
+    languages = [seg.language for seg in found if seg.language]
+    again = opts
+    if opts.language is None and languages:
+        again = replace(opts, language=max(set(languages), key=languages.count))
+    size = window.audio.shape[0]
+    for start, end in gaps:
+        a = max(0, int((start - _SECOND_PASS_MARGIN_S) * SAMPLE_RATE))
+        b = min(size, int((end + _SECOND_PASS_MARGIN_S) * SAMPLE_RATE))
+        tried += (b - a) / SAMPLE_RATE
+        new: list[Segment] = []
+        for raw in _sequential(loaded, window, [{"start": a, "end": b}], again):
+            # Words the first pass already has (at the stretch's margins) are not repeated.
+            raw.words = [w for w in raw.words if not _inside((w.start + w.end) / 2 - offset,
+                                                             covered)]  # fmt: skip
+            if (
+                not raw.words
+                and raw.text.strip()
+                and covered
+                and _inside((raw.start + raw.end) / 2 - offset, covered)
+            ):
+                continue
+            if raw.words:
+                raw.text = "".join(w.text for w in raw.words)
+            segment = _finish(raw, window, opts, rules)
+            if segment is not None:
+                segment.second_pass = True
+                new.append(segment)
+        recovered.extend(new)
+        if not new:
+            lost.append(UntranscribedSpan(round(offset + start, 3), round(offset + end, 3)))
+    return recovered, lost, tried
+
+
+def _inside(t: float, spans: list[tuple[float, float]]) -> bool:
+    return any(a - 0.05 <= t <= b + 0.05 for a, b in spans)
+
+
 def _summarise_languages(
     segments: list[Segment],
 ) -> tuple[str | None, float | None, dict[str, float]]:
@@ -419,6 +542,8 @@ def transcribe_chunks(
                           max_speech_duration_s=vad.max_speech_duration_s)  # fmt: skip
     decode = _batched if options.batch_size > 1 else _sequential
     segments: list[Segment] = []
+    untranscribed: list[UntranscribedSpan] = []
+    second_pass_s = 0.0
     speech_samples = 0
     total_s = 0.0
     windows = 0
@@ -427,12 +552,19 @@ def transcribe_chunks(
         speech_samples += sum(c["end"] - c["start"] for c in found)
         window_end = window.offset_s + window.audio.shape[0] / SAMPLE_RATE
         if found:
+            first = len(segments)
             for raw in decode(loaded, window, found, options):
                 segment = _finish(raw, window, options, rules)
                 if segment is not None:
                     segments.append(segment)
                 if progress is not None:
                     progress(min(raw.end, window_end))
+            if options.vad:
+                recovered, lost, tried = _second_pass(loaded, window, segments[first:], options,
+                                                      rules)  # fmt: skip
+                segments[first:] = sorted(segments[first:] + recovered, key=lambda x: x.start)
+                untranscribed.extend(lost)
+                second_pass_s += tried
         total_s = window_end
         windows += 1
         if progress is not None:
@@ -448,6 +580,8 @@ def transcribe_chunks(
         speech_s=round(speech_samples / SAMPLE_RATE, 3),
         duration_s=round(total_s, 3),
         windows=windows,
+        untranscribed=untranscribed,
+        second_pass_s=round(second_pass_s, 3),
     )
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.transcribe import Segment, Transcript
+from models.transcribe import Segment, Transcript, UntranscribedSpan
 
 FORMATS = ("vtt", "srt", "txt", "json")
 MAX_CUE_S = 7.0
@@ -64,6 +64,23 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _voice(transcript: Transcript, channel: int | None) -> str | None:
+    """The label of the channel a segment was heard on, when channels were heard apart."""
+    if channel is None:
+        return None
+    for entry in transcript.channels:
+        if entry.get("channel") == channel:
+            return str(entry.get("label") or f"channel {channel + 1}")
+    return f"channel {channel + 1}"
+
+
+def _untranscribed_note(transcript: Transcript, gap: UntranscribedSpan) -> str:
+    where = _voice(transcript, gap.channel)
+    on = f" on {where}" if where else ""
+    return (f"NOTE untranscribed speech{on} {timestamp(gap.start)} --> {timestamp(gap.end)}: "
+            "the voice-activity pass heard speech here but no words came out; listen")  # fmt: skip
+
+
 def to_webvtt(transcript: Transcript) -> str:
     lines = ["WEBVTT", ""]
     lines += [
@@ -73,13 +90,19 @@ def to_webvtt(transcript: Transcript) -> str:
         f"status {transcript.status}",
         "",
     ]
+    gaps = sorted(transcript.untranscribed, key=lambda g: g.start)
     for segment in transcript.segments:
+        while gaps and gaps[0].start <= segment.start:
+            lines += [_untranscribed_note(transcript, gaps.pop(0)), ""]
         if segment.doubtful:
             lines += [f"NOTE doubtful: {', '.join(segment.doubt_reasons)}", ""]
+        voice = _voice(transcript, segment.channel)
         for cue in cues(segment):
             lines.append(f"{timestamp(cue.start)} --> {timestamp(cue.end)}")
-            lines.append(_vtt_escape(cue.text))
+            text = _vtt_escape(cue.text)
+            lines.append(f"<v {_vtt_escape(voice)}>{text}" if voice else text)
             lines.append("")
+    lines += [line for gap in gaps for line in (_untranscribed_note(transcript, gap), "")]
     return "\n".join(lines)
 
 
@@ -100,13 +123,23 @@ def to_srt(transcript: Transcript) -> str:
 
 def to_text(transcript: Transcript, *, times: bool = True) -> str:
     lines = []
+    events: list[tuple[float, str]] = []
     for segment in transcript.segments:
         line = segment.text
+        voice = _voice(transcript, segment.channel)
+        if voice:
+            line = f"{voice}: {line}"
         if times:
             line = f"[{timestamp(segment.start)} --> {timestamp(segment.end)}] {line}"
         if segment.doubtful:
             line += f"  [doubtful: {', '.join(segment.doubt_reasons)}]"
-        lines.append(line)
+        events.append((segment.start, line))
+    for gap in transcript.untranscribed:
+        where = _voice(transcript, gap.channel)
+        on = f" on {where}" if where else ""
+        events.append((gap.start, f"[{timestamp(gap.start)} --> {timestamp(gap.end)}] "
+                                  f"[untranscribed speech{on}: listen]"))  # fmt: skip
+    lines = [line for _, line in sorted(events, key=lambda e: e[0])]
     if not lines:
         lines.append(f"({transcript.status.replace('_', ' ')})")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.transcribe import Segment, Transcript, Word
+from models.transcribe import Segment, Transcript, UntranscribedSpan, Word
 from models.trust import to_simplified
 from storage.db import Database
 from storage.db.schema import Base, UTCDateTime
@@ -68,6 +68,8 @@ class TranscriptRow(Base):
     doubtful_count: Mapped[int] = mapped_column(Integer, default=0)
     object_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    untranscribed: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class TranscriptSegmentRow(Base):
@@ -94,6 +96,8 @@ class TranscriptSegmentRow(Base):
     words: Mapped[list[Any]] = mapped_column(JSON, default=list)
     doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
     doubt_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    channel: Mapped[int | None] = mapped_column(Integer)
+    second_pass: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -119,6 +123,8 @@ def _segment_row(transcript_id: str, t: Transcript, seq: int, s: Segment) -> Tra
         words=[[w.start, w.end, w.text, w.probability] for w in s.words],
         doubtful=s.doubtful,
         doubt_reasons=list(s.doubt_reasons),
+        channel=s.channel,
+        second_pass=s.second_pass,
     )
 
 
@@ -172,6 +178,8 @@ def replace_transcripts(
             doubtful_count=sum(1 for s in t.segments if s.doubtful),
             object_key=(object_keys or {}).get(t.stream_index),
             created_at=now,
+            channels=[dict(c) for c in t.channels],
+            untranscribed=[asdict(u) for u in t.untranscribed],
         )
         session.add(row)
         session.flush()
@@ -203,6 +211,8 @@ def _to_transcript(row: TranscriptRow, segments: Iterable[TranscriptSegmentRow])
         params=dict(row.params or {}),
         params_hash=row.params_hash,
         decode=dict(row.decode or {}),
+        channels=[dict(c) for c in row.channels or []],
+        untranscribed=[UntranscribedSpan(**u) for u in row.untranscribed or []],
         segments=[
             Segment(
                 start=s.start_s,
@@ -218,6 +228,8 @@ def _to_transcript(row: TranscriptRow, segments: Iterable[TranscriptSegmentRow])
                 words=[Word(float(a), float(b), str(c), float(d)) for a, b, c, d in s.words],
                 doubtful=s.doubtful,
                 doubt_reasons=list(s.doubt_reasons or []),
+                channel=s.channel,
+                second_pass=bool(s.second_pass),
             )
             for s in segments
         ],
@@ -267,6 +279,7 @@ class SearchHit:
     language: str | None
     doubtful: bool
     case_no: str | None
+    channel: int | None = None  # the channel it was heard on, when channels were apart
 
 
 _TRIGRAM = 3
@@ -340,7 +353,7 @@ def _search_sql(dialect: str, terms: list[str], case_no: str | None) -> tuple[st
         params["case_no"] = case_no
     sql = (
         "SELECT s.recording_id, s.stream_index, s.start_s, s.end_s, s.text, s.words, "
-        "s.language, s.doubtful, r.case_no "
+        "s.language, s.doubtful, r.case_no, s.channel "
         f"FROM {source} "
         "JOIN transcripts t ON t.id = s.transcript_id "
         "JOIN recordings r ON r.id = s.recording_id "
@@ -406,7 +419,7 @@ def search(
     with db.session() as session:
         rows = session.execute(text(sql), params).all()
     hits = []
-    for rec_id, stream, start, end, seg_text, words, language, doubtful, case in rows:
+    for rec_id, stream, start, end, seg_text, words, language, doubtful, case, chan in rows:
         if isinstance(words, str):  # raw JSON text where the driver does not parse it
             words = json.loads(words)
         words = words if isinstance(words, list) else []
@@ -423,6 +436,7 @@ def search(
                 language=language,
                 doubtful=bool(doubtful),
                 case_no=case,
+                channel=chan,
             )
         )
     return hits
