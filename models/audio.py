@@ -18,6 +18,8 @@ import av
 import av.error
 import numpy as np
 
+from ingest.media_open import MediaRefused, open_media
+
 SAMPLE_RATE = 16000
 _GAP_TOLERANCE_S = 0.05
 
@@ -62,7 +64,9 @@ class DecodeStats:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        return open_media(path)
+    except MediaRefused as exc:
+        raise AudioError(str(exc)) from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise AudioError(f"cannot open {path.name}: {exc}") from exc
 

@@ -17,6 +17,7 @@ import av
 import av.error
 import numpy as np
 
+from ingest.media_open import MediaRefused, open_media
 from models.audio import SAMPLE_RATE, AudioError
 
 # Below this RMS (about -60 dBFS) a channel holds no sound worth transcribing.
@@ -42,7 +43,9 @@ def channel_label(channel: int, channels: int) -> str:
 def _channel_sums(path: Path, stream_index: int, max_s: float | None) -> tuple[int, np.ndarray]:
     """(samples, matrix of sums of x_i * x_j) over the stream at 16 kHz, read once."""
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = open_media(path)
+    except MediaRefused as exc:
+        raise AudioError(str(exc)) from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise AudioError(f"cannot open {path.name}: {exc}") from exc
     with container:

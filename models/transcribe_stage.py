@@ -33,7 +33,7 @@ from models.transcribe import (
 from models.transcripts import replace_transcripts, transcript_rows
 from models.whisper import LoadedWhisper, ModelUnavailable, whisper_for
 from storage.db.schema import Recording
-from storage.derived import store_derivative
+from storage.derived import store_derivative, verified_derivative
 from storage.errors import PermanentError
 from storage.objects.hashing import derived_key, params_digest
 from storage.services import Services
@@ -284,15 +284,18 @@ def run_transcribe(
         for i, stream in enumerate(streams):
             name = f"stream-{stream.index}.json"
             key = derived_key(recording.sha256, STAGE, params_hash, name)
-            if svc.store.exists(key):
-                # An earlier attempt transcribed this stream and died before indexing it.
-                transcript = Transcript.from_dict(json.loads(svc.store.get_bytes(key)))
+            stored = verified_derivative(svc, recording_id, key)
+            if stored is not None:
+                # An earlier attempt transcribed this stream and died before indexing it;
+                # its output is reused only as the ledgered derivative, digest checked.
+                key, body_bytes = stored
+                transcript = Transcript.from_dict(json.loads(body_bytes))
             else:
                 transcript = _transcribe_stream(
                     loaded, path, stream, recording_id, params, params_hash, tracker.seconds(i)
                 )
                 body = json.dumps(transcript.to_dict(), ensure_ascii=False, sort_keys=True)
-                store_derivative(
+                key = store_derivative(
                     svc,
                     recording,
                     stage=STAGE,
@@ -301,7 +304,7 @@ def run_transcribe(
                     name=name,
                     source=io.BytesIO(body.encode("utf-8")),
                     content_type="application/json",
-                )
+                ).object_key
             keys[stream.index] = key
             transcripts.append(transcript)
             tracker.stream_done(i)

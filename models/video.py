@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ingest.media_open import MediaRefused, open_media
 from models.detect.errors import VideoError
 
 
@@ -88,7 +89,9 @@ class Frame:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path), mode="r")
+        container = open_media(path, metadata_errors="strict")
+    except MediaRefused as exc:
+        raise VideoError(str(exc)) from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(f"cannot open {path.name}: {exc}") from exc
     if not container.streams.video:

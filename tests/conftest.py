@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from storage.config import Settings
 from storage.services import Services
+from tests.needs import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = REPO.parent / "shared" / "media"
@@ -99,5 +100,5 @@ def svc_sqlite(make_services: object) -> Services:
 def shared_media(*parts: str) -> Path:
     path = SHARED_MEDIA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared media not present: {path}")
+        unavailable(f"shared media not present: {path}")
     return path

@@ -144,9 +144,7 @@ def bare_runner(
         start = time.perf_counter()
         if batch_size > 1:
             pipeline = BatchedInferencePipeline(model)
-            segments, _ = pipeline.transcribe(
-                str(source), batch_size=batch_size, without_timestamps=False, **common
-            )
+            segments, _ = pipeline.transcribe(str(source), batch_size=batch_size, **common)
         else:
             segments, _ = model.transcribe(str(source), **common)
         text = " ".join(s.text.strip() for s in segments)

@@ -140,7 +140,7 @@ def test_manual_link_offsets_ranges_and_refusals(svc: Services) -> None:
         untimed = add_recording(s, start=None, seconds=None)
         with pytest.raises(LinkError, match="no capture time"):
             resolve_range(untimed, "90", "120")
-        assert untimed.id
+        assert untimed.capture_start is None and untimed.duration_s is None
 
 
 def test_manual_link_confirms_an_open_suggestion(svc: Services) -> None:

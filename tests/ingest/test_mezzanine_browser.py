@@ -7,12 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.normalise import NormaliseParams, run_normalise
 from storage.derived import derivatives_of
 from storage.services import Services
+from tests.needs import unavailable
 
 PAGE = """<!doctype html><html><body><video id="v" muted src="{src}"></video><script>
 const v = document.getElementById('v');
@@ -44,7 +43,7 @@ def _chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("Chromium is not installed (scripts/setup.sh installs Debian's chromium)")
+    unavailable("Chromium is not installed (scripts/setup.sh installs Debian's chromium)")
 
 
 def test_mezzanine_plays_in_chromium_with_the_original_duration(

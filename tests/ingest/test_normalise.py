@@ -25,6 +25,7 @@ from tests.ingest.normalise_fixtures import (
     packet_times,
     play_in_chromium,
 )
+from tests.needs import unavailable
 
 SHARED_AV = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "av"
 KINDS = ("h264_aac", "mpeg2", "mjpeg", "rotated", "vfr", "audio", "video_only", "h264_pcm")
@@ -342,7 +343,7 @@ def test_params_hash_ignores_runtime_knobs() -> None:
 def test_real_mpeg1_recordings(svc_sqlite: Services, name: str) -> None:
     src = SHARED_AV / name
     if not src.exists():
-        pytest.skip(f"shared media not present: {src}")
+        unavailable(f"shared media not present: {src}")
     _, summary, _ = _normalise(svc_sqlite, src)
     assert summary["copied"] == {"video": False, "audio": False}
     assert_mezzanine(_path(svc_sqlite, summary, "mezzanine"), src, size=(360, 288))
@@ -359,7 +360,7 @@ def test_mezzanines_play_in_chromium(
 ) -> None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.skip("chromium not installed")
+        unavailable("chromium not installed")
     expected: dict[str, tuple[float, int, int]] = {}
     for kind in ("h264_aac", "mpeg2", "rotated", "vfr"):
         _, summary, _ = _normalise(svc_sqlite, sources[kind])

@@ -17,6 +17,7 @@ import pytest
 from ingest.acquire import CaptureMeta, ingest
 from models.detect.base import Box
 from storage.services import Services
+from tests.needs import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 MEDIA = REPO / ".." / "shared" / "media"
@@ -29,7 +30,7 @@ _QUIET = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 def media(*parts: str) -> Path:
     path = MEDIA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared media not present: {path}")
+        unavailable(f"shared media not present: {path}")
     return path
 
 

@@ -23,6 +23,7 @@ from models.audio import SAMPLE_RATE, decode_audio, list_audio_streams
 from models.whisper import LoadedWhisper, load_whisper
 from storage.services import Services
 from tests.factories import add_recording
+from tests.needs import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 SPEECH = REPO / ".." / "shared" / "media" / "speech"
@@ -50,7 +51,7 @@ _QUIET = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 def speech(relative: str) -> Path:
     path = SPEECH / relative
     if not path.exists():
-        pytest.skip(f"shared speech media not present: {path}")
+        unavailable(f"shared speech media not present: {path}")
     return path
 
 

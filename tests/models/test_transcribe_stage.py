@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from models.transcribe import Transcript
 from models.transcribe_stage import TranscribeParams, run_transcribe
 from models.transcripts import TranscriptRow, TranscriptSegmentRow, load_transcripts, search
 from storage.config import get_settings
-from storage.db.schema import Derivative, LedgerEvent
+from storage.db.schema import Derivative, LedgerEvent, Recording
 from storage.errors import PermanentError
 from storage.services import Services
 from tests.models.speech_fixtures import (
@@ -162,6 +163,42 @@ def test_reuses_stored_json_after_a_crash(
     with svc.db.session() as session:
         assert session.scalar(select(func.count()).select_from(TranscriptRow)) == 1
     assert search(svc.db, "交易")[0].recording_id == rec
+
+
+def test_an_object_without_its_ledgered_derivative_is_not_reused(
+    make_services: Factory, cache: Path
+) -> None:
+    """A transcript put at the stage's key by someone (or left by a dead attempt) with no
+    Derivative row is not trusted: the stage transcribes, stores its own output beside it
+    and names the stray object in the ledger."""
+    import hashlib
+    import io
+
+    from models.audio import list_audio_streams
+    from storage.objects.hashing import derived_key, params_digest
+
+    svc = make_services(whisper_cache_dir=cache)
+    path = speech("zh/BAC009S0764W0121.wav")
+    rec = ingest_file(svc, path)
+    with svc.db.session() as session:
+        recording = session.get(Recording, rec)
+        assert recording is not None
+    loaded = transcribe_stage.whisper_for(svc.settings)
+    params_hash = params_digest(asdict(TranscribeParams().resolved(loaded)))
+    stream = list_audio_streams(path)[0]
+    key = derived_key(recording.sha256, "transcribe", params_hash, f"stream-{stream.index}.json")
+    forged = Transcript(recording_id=rec, stream_index=stream.index, stream_label="x",
+                        status="done", segments=[])  # fmt: skip
+    forged_body = json.dumps(forged.to_dict()).encode()
+    svc.store.put(key, io.BytesIO(forged_body), content_type="application/json")
+
+    run_transcribe(svc, rec, TranscribeParams(), lambda _: None)
+
+    assert search(svc.db, "交易")[0].recording_id == rec, "the forged empty transcript was used"
+    (event,) = [e for e in _events(svc, "derived") if e.get("kind") == "transcript"]
+    assert event["unverified_object_left"] == key
+    assert event["key"] != key
+    assert event["sha256"] != hashlib.sha256(forged_body).hexdigest()
 
 
 def test_permanent_errors(make_services: Factory, cache: Path) -> None:

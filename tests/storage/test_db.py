@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -48,4 +48,6 @@ def test_naive_times_are_refused(svc_sqlite: Services) -> None:
             ),
             retries=1,
         )
-    assert datetime.now(UTC)
+    with svc_sqlite.db.session() as session:
+        assert session.get(IngestRun, "r2") is None, "a naive time was stored"
+

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from tests.needs import unavailable
 
 
 def free_port() -> int:
@@ -21,7 +21,7 @@ def free_port() -> int:
 class RedisServer:
     def __init__(self, folder: Path, *extra: str) -> None:
         if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self.folder = folder
         self.port = free_port()
         self.extra = extra
