@@ -13,16 +13,27 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cases.errors import CasesError, ConfigFileError, DisposalRefused
-from cases.tables import CASE_CLOSED, LINK_REJECTED, Case, Disposal, Link, Step
+from cases.tables import (
+    CASE_CLOSED,
+    DISPOSAL_DONE,
+    DISPOSAL_PENDING,
+    LINK_REJECTED,
+    Case,
+    Disposal,
+    Link,
+    Step,
+)
 from cases.times import as_utc, iso, maybe_utc
+from storage.db import Database
 from storage.db.schema import Derivative, Recording
 from storage.errors import ObjectLocked, ObjectNotFound
 from storage.ledger import Ledger
@@ -216,10 +227,13 @@ def dispose(
     reason: str,
     now: datetime | None = None,
 ) -> Disposal:
-    """Dispose of a due recording: delete its original and derived copies, mark it
-    disposed and ledger who asked, who approved and why.
+    """Decide the disposal of a due recording: mark it disposed, remove its transcript text
+    and tracks from the database (search stops finding it), record a pending Disposal and
+    ledger who asked, who approved, why, and which objects are to go.
 
-    Runs inside the caller's transaction, which rolls back on any error.
+    Runs inside the caller's transaction and deletes nothing: objects are deleted only by
+    `finish_disposals`, after this transaction has committed, so a refused commit leaves
+    every object in place and a refused delete leaves a durable record to retry from.
     """
     now = now or datetime.now(UTC)
     if not reason.strip():
@@ -259,11 +273,14 @@ def dispose(
         approved_by=approved_by.strip(),
         reason=reason.strip(),
         disposed_at=now,
-        object_deleted=rec.object_key in present,
-        deleted_keys=present,
+        object_deleted=False,
+        deleted_keys=[],
+        pending_keys=present,
+        state=DISPOSAL_PENDING,
     )
     session.add(disposal)
-    # Ledger first, delete last: if the database refuses, nothing has been deleted yet.
+    _forget_derived_rows(session, rec.id)
+    # Recorded and committed first; deleted afterwards by finish_disposals.
     event = ledger.append(
         session,
         actor=actor,
@@ -275,20 +292,82 @@ def dispose(
             "retention_end": iso(verdict.retention_end),
             "approved_by": disposal.approved_by,
             "reason": disposal.reason,
-            "deleted": present,
-            "original_deleted": disposal.object_deleted,
+            "to_delete": present,
+            "original_to_delete": rec.object_key in present,
         },
     )
     disposal.ledger_seq = event.seq
     session.flush()
-    for key in present:
-        try:
-            store.delete(key)
-        except ObjectNotFound:
-            continue
-        except ObjectLocked as exc:
-            raise DisposalRefused(f"the object store refused to delete {key}: {exc}") from exc
     return disposal
+
+
+def _forget_derived_rows(session: Session, recording_id: str) -> None:
+    """Transcript text and tracks of a disposed recording leave the database."""
+    from models.tracks_store import DetectRun, TrackRow
+    from models.transcripts import TranscriptRow, TranscriptSegmentRow
+
+    session.execute(
+        delete(TranscriptSegmentRow).where(TranscriptSegmentRow.recording_id == recording_id)
+    )
+    session.execute(
+        update(TranscriptRow)
+        .where(TranscriptRow.recording_id == recording_id)
+        .values(current=False, segment_count=0, doubtful_count=0)
+    )
+    session.execute(delete(TrackRow).where(TrackRow.recording_id == recording_id))
+    session.execute(delete(DetectRun).where(DetectRun.recording_id == recording_id))
+
+
+@dataclass(frozen=True)
+class DisposalOutcome:
+    recording_id: str
+    state: str  # done | pending
+    deleted: list[str]
+    remaining: list[str]
+    error: str | None
+
+
+def finish_disposals(
+    db: Database, store: ObjectStore, ledger: Ledger, *, actor: str
+) -> list[DisposalOutcome]:
+    """Delete the objects of every pending disposal; idempotent, safe to run again.
+
+    Derived copies go first and the original last. An object already gone counts as
+    deleted; one the store refuses stays listed, with the reason, for the next run. When
+    nothing remains the disposal is done and a completion event is ledgered.
+    """
+    with db.session() as session:
+        pending = [d.id for d in session.scalars(
+            select(Disposal).where(Disposal.state == DISPOSAL_PENDING).order_by(Disposal.id)
+        )]  # fmt: skip
+    outcomes = []
+    for disposal_id in pending:
+        with db.session() as session:
+            row = session.get(Disposal, disposal_id)
+            assert row is not None
+            keys = list(row.pending_keys or [])
+        keys.sort(key=lambda k: k == row.object_key)  # the original last
+        deleted: list[str] = []
+        remaining: list[str] = []
+        error: str | None = None
+        for key in keys:
+            if remaining:  # never delete the original while a copy is refused
+                remaining.append(key)
+                continue
+            try:
+                store.delete(key)
+            except ObjectNotFound:
+                pass
+            except ObjectLocked as exc:
+                error = f"the object store refused to delete {key}: {exc}"
+                remaining.append(key)
+                continue
+            deleted.append(key)
+
+        record = partial(_record_outcome, ledger=ledger, actor=actor, disposal_id=disposal_id,
+                         deleted=deleted, remaining=remaining, error=error)  # fmt: skip
+        outcomes.append(db.run(record))
+    return outcomes
 
 
 def set_hold(
@@ -317,3 +396,32 @@ def set_hold(
         details={"sha256": rec.sha256, "reason": reason},
     )
     session.flush()
+
+
+def _record_outcome(
+    session: Session,
+    *,
+    ledger: Ledger,
+    actor: str,
+    disposal_id: int,
+    deleted: list[str],
+    remaining: list[str],
+    error: str | None,
+) -> DisposalOutcome:
+    again = session.get(Disposal, disposal_id)
+    assert again is not None
+    again.deleted_keys = [*(again.deleted_keys or []), *deleted]
+    again.pending_keys = remaining
+    again.object_deleted = again.object_key in again.deleted_keys
+    again.last_error = error
+    if not remaining:
+        again.state = DISPOSAL_DONE
+        ledger.append(
+            session,
+            actor=actor,
+            action="recording.disposal_completed",
+            subject=again.recording_id,
+            details={"disposal_seq": again.ledger_seq, "deleted": again.deleted_keys,
+                     "original_deleted": again.object_deleted},
+        )  # fmt: skip
+    return DisposalOutcome(again.recording_id, again.state, deleted, remaining, error)

@@ -83,6 +83,10 @@ class Link(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128))
 
 
+DISPOSAL_PENDING = "pending"
+DISPOSAL_DONE = "done"
+
+
 class Disposal(Base):
     """A retention disposal: who asked, who approved, what was deleted."""
 
@@ -101,3 +105,7 @@ class Disposal(Base):
     object_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # pending: decided and committed, objects still to delete (finish_disposals); done.
+    state: Mapped[str] = mapped_column(String(16), default="done")
+    pending_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    last_error: Mapped[str | None] = mapped_column(Text)

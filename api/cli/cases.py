@@ -22,7 +22,14 @@ from cases.importer import import_file
 from cases.kinds import Checklist, load_checklist
 from cases.links import decide, link_manual, resolve_range, suggest
 from cases.repo import find_case, find_recording, find_step
-from cases.retention import assess_all, dispose, load_policy, set_hold
+from cases.retention import (
+    DisposalOutcome,
+    assess_all,
+    dispose,
+    finish_disposals,
+    load_policy,
+    set_hold,
+)
 from cases.stats import StatsQuery, compute
 from cases.tables import Link, Step
 from cases.times import hms, iso, parse_time
@@ -351,10 +358,32 @@ def register(app: typer.Typer) -> None:
                     approved_by=approved_by,
                     reason=reason,
                 )
-        console.print(
-            f"disposed of {rec.original_name} ({done.category}); deleted {len(done.deleted_keys)} "
-            f"object(s); ledger event {done.ledger_seq}"
-        )
+                name, category, seq = rec.original_name, done.category, done.ledger_seq
+            # Committed: only now are objects deleted (this and any earlier unfinished one).
+            outcomes = finish_disposals(svc.db, svc.store, svc.ledger, actor=svc.actor)
+        mine = [o for o in outcomes if o.recording_id == rec.id]
+        deleted = sum(len(o.deleted) for o in mine)
+        console.print(f"disposed of {name} ({category}); ledger event {seq}; "
+                      f"deleted {deleted} object(s)")  # fmt: skip
+        _report_unfinished(outcomes)
+
+    @retention_app.command("finish")
+    def finish_cmd() -> None:
+        """Finish disposals whose objects could not all be deleted yet (safe to repeat)."""
+        with _guard(), services() as svc:
+            outcomes = finish_disposals(svc.db, svc.store, svc.ledger, actor=svc.actor)
+        done = [o for o in outcomes if o.state == "done"]
+        console.print(f"{len(done)} disposal(s) finished, {len(outcomes) - len(done)} pending")
+        _report_unfinished(outcomes)
+
+    def _report_unfinished(outcomes: list[DisposalOutcome]) -> None:
+        left = [o for o in outcomes if o.state != "done"]
+        for o in left:
+            console.print(f"[red]pending[/red] {o.recording_id}: {o.error}; "
+                          f"{len(o.remaining)} object(s) remain")  # fmt: skip
+        if left:
+            console.print("run `custos retention finish` once the store allows it")
+            raise typer.Exit(1)
 
     for on, verb in ((True, "set"), (False, "lift")):
         _hold_command(hold_app, on, verb)

@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from cases.errors import ConfigFileError, DisposalRefused
 from cases.links import link_manual
-from cases.retention import Period, assess_all, dispose, due, parse_policy, set_hold
+from cases.retention import (
+    Period,
+    assess_all,
+    dispose,
+    due,
+    finish_disposals,
+    parse_policy,
+    set_hold,
+)
 from cases.tables import Disposal, Link
 from storage.db.schema import Derivative, LedgerEvent, Recording
 from storage.services import Services
@@ -176,14 +184,19 @@ def test_disposal_needs_second_person_and_deletes_through_the_store(svc0: Servic
             reason="retention period ended",
             now=NOW,
         )
+        # Nothing is deleted inside the deciding transaction.
+        assert store.exists(key) and done.state == "pending"
+    (outcome,) = finish_disposals(svc0.db, store, svc0.ledger, actor="clerk")
+    assert outcome.state == "done" and outcome.deleted == [derived.key, key]
     assert not store.exists(key) and not store.exists(derived.key)
-    assert sorted(done.deleted_keys) == sorted([key, derived.key])
+    assert finish_disposals(svc0.db, store, svc0.ledger, actor="clerk") == []
     with svc0.db.session() as s:
         rec = s.get(Recording, ids["evidence-closed-long-ago"])
         assert rec is not None and rec.disposed_at is not None
         row = s.scalar(select(Disposal))
         event = s.scalar(select(LedgerEvent).where(LedgerEvent.action == "recording.disposed"))
         assert row is not None and event is not None
+        assert sorted(row.deleted_keys) == sorted([key, derived.key]) and row.state == "done"
         assert (row.requested_by, row.approved_by, row.category) == ("clerk", "chief", "evidence")
         assert row.ledger_seq == event.seq and event.subject == rec.id
         assert json.loads(event.details)["approved_by"] == "chief"
@@ -276,3 +289,87 @@ def test_periods_use_calendar_months_and_years() -> None:
         parse_policy({"default_category": "x", "categories": {"y": {"days": 1}}})
     with pytest.raises(ConfigFileError, match="has no period"):
         parse_policy({"default_category": "y", "categories": {"y": {}}})
+
+
+def _dispose(svc: Services, rec_id: str) -> None:
+    with svc.db.session() as s:
+        target = s.get(Recording, rec_id)
+        assert target is not None
+        dispose(s, svc.store, svc.ledger, target, POLICY, actor="clerk", approved_by="chief",
+                reason="expired", now=NOW)  # fmt: skip
+
+
+def test_a_disposal_that_fails_to_commit_deletes_nothing(svc0: Services) -> None:
+    with svc0.db.session() as s:
+        rec = add_recording(s, start=ago(40), seconds=60, store=svc0.store)
+    with pytest.raises(RuntimeError, match="commit refused"), svc0.db.session() as s:
+        target = s.get(Recording, rec.id)
+        assert target is not None
+        dispose(s, svc0.store, svc0.ledger, target, POLICY, actor="clerk", approved_by="chief",
+                reason="expired", now=NOW)  # fmt: skip
+        raise RuntimeError("commit refused")  # the database gives up before the commit
+    assert svc0.store.exists(rec.object_key)
+    assert finish_disposals(svc0.db, svc0.store, svc0.ledger, actor="clerk") == []
+    with svc0.db.session() as s:
+        again = s.get(Recording, rec.id)
+        assert again is not None and again.disposed_at is None
+        assert s.scalar(select(Disposal)) is None
+
+
+def test_a_locked_original_leaves_a_pending_disposal_that_a_retry_finishes(
+    svc0: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.errors import ObjectLocked
+
+    with svc0.db.session() as s:
+        rec = add_recording(s, start=ago(40), seconds=60, store=svc0.store)
+        copy = svc0.store.put(f"derived/{rec.sha256}/proxy.mp4", io.BytesIO(b"proxy"))
+        s.add(Derivative(recording_id=rec.id, kind="proxy", object_key=copy.key, size=5,
+                         sha256="0" * 64, source_sha256=rec.sha256, created_at=NOW))  # fmt: skip
+    _dispose(svc0, rec.id)
+    # The store refuses the original (a retention the pre-check could not see): a fault of
+    # the store that cannot be arranged for real between the check and the delete.
+    real_delete = svc0.store.delete
+
+    def refuse_original(key: str) -> None:
+        if key == rec.object_key:
+            raise ObjectLocked(f"{key} is locked")
+        real_delete(key)
+
+    monkeypatch.setattr(svc0.store, "delete", refuse_original)
+    (first,) = finish_disposals(svc0.db, svc0.store, svc0.ledger, actor="clerk")
+    assert first.state == "pending" and first.remaining == [rec.object_key]
+    assert first.deleted == [copy.key] and "locked" in (first.error or "")
+    assert svc0.store.exists(rec.object_key) and not svc0.store.exists(copy.key)
+    with svc0.db.session() as s:
+        row = s.scalar(select(Disposal))
+        assert row is not None and row.state == "pending" and row.pending_keys == [rec.object_key]
+        assert "locked" in (row.last_error or "")
+        assert s.get(Recording, rec.id).disposed_at is not None  # type: ignore[union-attr]
+
+    monkeypatch.setattr(svc0.store, "delete", real_delete)
+    (second,) = finish_disposals(svc0.db, svc0.store, svc0.ledger, actor="clerk")
+    assert second.state == "done" and second.deleted == [rec.object_key]
+    assert not svc0.store.exists(rec.object_key)
+    actions = [e.action for e in svc0.ledger.events(rec.id)]
+    assert actions[-2:] == ["recording.disposed", "recording.disposal_completed"]
+    assert svc0.ledger.verify().ok
+
+
+def test_disposed_transcripts_and_tracks_leave_search(svc0: Services) -> None:
+    from models.transcribe import Segment, Transcript
+    from models.transcripts import replace_transcripts, search
+
+    with svc0.db.session() as s:
+        rec = add_recording(s, start=ago(40), seconds=60, store=svc0.store)
+        seg = Segment(start=1.0, end=2.0, text="the horizon seems extremely distant",
+                      language="en", language_probability=1.0, avg_logprob=-0.1,
+                      no_speech_prob=0.0, compression_ratio=1.0, confidence=0.9,
+                      speech_ratio=1.0)  # fmt: skip
+        replace_transcripts(s, rec.id, "p" * 64, [Transcript(
+            recording_id=rec.id, stream_index=0, stream_label="audio 1", status="done",
+            segments=[seg])])  # fmt: skip
+    assert [h.recording_id for h in search(svc0.db, "horizon")] == [rec.id]
+    _dispose(svc0, rec.id)
+    assert search(svc0.db, "horizon") == []
+    assert search(svc0.db, "extremely distant") == []
