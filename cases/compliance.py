@@ -1,7 +1,9 @@
 """Compliance per step and per case, computed from links, never typed in.
 
 Lights:
-- red: a `full` step with a gap longer than the drift tolerance, or with no recording;
+- red: a `full` step with a gap longer than the drift tolerance, or with no recording
+  in its window at all (nothing linked, or nothing linked within the tolerance of the
+  window; a step shorter than the tolerance included);
 - yellow: a `key_moments` step without recording, a linked record missing required
   capture metadata, or a step whose window cannot be checked (no end time);
 - green: everything else (an `optional` step needs no recording).
@@ -155,13 +157,15 @@ def evaluate_step(
     if untimed:
         issues.append(f"{len(untimed)} linked recording(s) have no capture time")
     if rule.requirement == "full":
+        outside = f"the recordings linked to {rule.name} lie outside its window"
+        nothing = f"no recording of {rule.name} (full recording required)"
         if step.end is None:
-            lights.append("red" if not pieces else "yellow")
-            issues.append(
-                f"no recording of {rule.name} (full recording required)"
-                if not pieces
-                else f"{rule.name} has no end time; continuity cannot be checked"
-            )
+            # Without an end only "nothing at all" can be told apart from "unchecked".
+            lights.append("yellow" if recorded else "red")
+            if recorded:
+                issues.append(f"{rule.name} has no end time; continuity cannot be checked")
+            else:
+                issues.append(outside if pieces else nothing)
         else:
             for hole in gaps(merge(timed), window, tolerance):
                 message = (
@@ -172,6 +176,12 @@ def evaluate_step(
             if gap_list:
                 lights.append("red")
                 issues.extend(g.message for g in gap_list)
+            elif not reach:
+                # A window no longer than the tolerance never has a gap to report, yet
+                # nothing timed falls in it: that is a step with no recording, red.
+                lights.append("red")
+                timed_links = any(p.span is not None for p in pieces)
+                issues.append(outside if timed_links else nothing)
     elif rule.requirement == "key_moments" and not recorded:
         lights.append("yellow")
         if pieces:

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +38,7 @@ from ingest.scan import scan
 from ingest.sniff import MEDIA_EXTENSIONS, Sniff, sniff
 from storage.db.schema import IngestRun, Recording, Sighting
 from storage.ledger import utc_now_iso
+from storage.localzone import describe, local_zone, offset_name
 from storage.objects import PutResult
 from storage.services import Services
 
@@ -131,7 +131,7 @@ class Ingestor:
         self.cb = callbacks or IngestCallbacks()
         self.host = socket.gethostname()
         self.patterns = load_patterns(svc.settings.filename_patterns_file)
-        self.zone = ZoneInfo(svc.settings.local_timezone)
+        self.zone = local_zone(svc.settings.local_timezone)
         self.run_id = str(uuid.uuid4())
         self._started: datetime | None = None
 
@@ -370,22 +370,26 @@ class Ingestor:
 
     def _capture_start(
         self, path: Path, result: ProbeResult | None
-    ) -> tuple[datetime | None, str | None, str | None]:
+    ) -> tuple[datetime | None, str | None, str | None, tuple[str | None, str | None]]:
         info = parse_name(path.name, self.patterns)
         start, source = None, None
+        zone: tuple[str | None, str | None] = (None, None)
         if info.start is not None:
-            start = info.start if info.start.tzinfo else info.start.replace(tzinfo=self.zone)
+            zone = (self.zone.name, self.zone.basis)
+            if info.start.tzinfo:
+                start, zone = info.start, (offset_name(info.start), "recorded")
+            else:
+                start = info.start.replace(tzinfo=self.zone.tz)
             start, source = start.astimezone(UTC), "file_name"
         elif result is not None and result.creation_time is not None:
+            zone = (offset_name(result.creation_time), "recorded")
             start, source = result.creation_time.astimezone(UTC), "container_tag"
-        device = info.device_id
-        if device is None and result is not None and result.device_tags:
-            device = next(iter(result.device_tags.values()))
-        return start, source, device
+        device = info.device_id or (result.device_id if result is not None else None)
+        return start, source, device, zone
 
     def _new_recording(self, path: Path, put: PutResult, outcome: _Outcome) -> Recording:
         result = outcome.probe
-        start, source, device = self._capture_start(path, result)
+        start, source, device, zone = self._capture_start(path, result)
         video = result.video if result else None
         meta = self.meta
         missing = [
@@ -425,6 +429,8 @@ class Ingestor:
             probe=result.to_json() if result else {},
             capture_start=start,
             capture_time_source=source,
+            capture_zone=zone[0],
+            capture_zone_basis=zone[1],
             device_id=device,
             device_kind=meta.device_kind,
             case_no=meta.case_no,
@@ -452,6 +458,7 @@ class Ingestor:
             duration_s=rec.duration_s,
             media_kind=rec.media_kind,
             capture_start=rec.capture_start.isoformat() if rec.capture_start else None,
+            zone=describe(rec.capture_zone, rec.capture_zone_basis),
             device_id=rec.device_id,
             incomplete=rec.incomplete,
             missing=list(rec.missing_fields or []),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,18 +11,47 @@ from typing import Any
 import av
 import av.error
 
-# Tags in which recorders and phones leave a device identity.
+# Tags in which recorders and phones leave a device identity, most specific first.
+# `encoder` is not one of them: it names the software that wrote the file (ffmpeg's
+# muxer writes `Lavf59.27.100` into every file it makes).
 _DEVICE_TAGS = (
-    "com.apple.quicktime.model",
-    "model",
-    "device",
-    "encoder",
-    "make",
-    "com.android.manufacturer",
-    "com.android.model",
     "serial",
+    "device",
     "camera",
+    "com.apple.quicktime.model",
+    "com.android.model",
+    "model",
+    "com.apple.quicktime.make",
+    "com.android.manufacturer",
+    "make",
 )
+# Values that name encoding or editing software, whatever tag they were written in.
+_ENCODER_VALUE = re.compile(
+    r"^\s*(?:lav[fcd]\d|libav|ffmpeg|handbrake|x26[45]|libx26[45]|x264 - core|gpac|mp4box|"
+    r"mencoder|gstreamer|vlc|avidemux|mkvmerge|libebml|libmatroska|mainconcept|tmpgenc|"
+    r"formatfactory|format factory|isomedia|apple ?core ?media|adobe|davinci|shotcut|openshot|"
+    r"kdenlive|capcut|videoproc|wondershare|filmora|bandicam|obs\b|nvenc|quick ?sync)",
+    re.IGNORECASE,
+)
+
+
+def is_encoder_tag(value: str) -> bool:
+    """True when `value` names the software that encoded or muxed a file, not a device."""
+    return bool(_ENCODER_VALUE.match(value))
+
+
+def device_tags_of(tags: dict[str, str]) -> dict[str, str]:
+    """The tags that may name the recording device, most specific first; encoders left out."""
+    found: list[tuple[int, str, str]] = []
+    for key, value in tags.items():
+        name = key.lower()
+        short = name.split(".", 1)[1] if name.startswith("stream") and "." in name else name
+        for rank, tag in enumerate(_DEVICE_TAGS):
+            if short == tag or short.rsplit(".", 1)[-1] == tag:
+                if value.strip() and not is_encoder_tag(value):
+                    found.append((rank, key, value.strip()))
+                break
+    return {key: value for _rank, key, value in sorted(found, key=lambda f: f[0])}
 
 
 @dataclass
@@ -76,6 +106,11 @@ class ProbeResult:
             and video.codec in ("mjpeg", "png", "bmp", "webp")
             and (self.duration_s is None or self.duration_s < 0.1)
         )
+
+    @property
+    def device_id(self) -> str | None:
+        """The most specific device identity in the tags (never an encoder's name)."""
+        return next(iter(self.device_tags.values()), None)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -175,11 +210,7 @@ def probe(path: Path) -> ProbeResult:
         for key, value in tags.items():
             if key.endswith(".creation_time") and (created := _parse_time(value)):
                 break
-    device_tags = {
-        k: v
-        for k, v in tags.items()
-        if k.split(".")[-1].lower() in _DEVICE_TAGS or k.lower() in _DEVICE_TAGS
-    }
+    device_tags = device_tags_of(tags)
     if duration is None:
         durations = [s.duration_s for s in streams if s.duration_s]
         duration = max(durations) if durations else None

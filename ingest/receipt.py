@@ -30,6 +30,7 @@ class ReceiptEntry:
     duration_s: float | None = None
     media_kind: str | None = None
     capture_start: str | None = None
+    zone: str | None = None  # the zone capture_start was read in, and why that one
     device_id: str | None = None
     incomplete: bool = False
     missing: list[str] = field(default_factory=list)

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     digests: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sha256"])
     actor: str = Field(default_factory=_default_actor)
     filename_patterns_file: Path | None = None
-    local_timezone: str = "UTC"  # zone of recorder clocks that write no offset (IANA name)
+    # Zone of recorder clocks that write no offset (IANA name); unset: this machine's zone.
+    local_timezone: str | None = None
     read_chunk_bytes: int = 4 * 1024 * 1024
     ingest_readers: int = 2  # files read (hashed, stored, fsynced) at once during ingest
 

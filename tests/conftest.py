@@ -75,7 +75,13 @@ def make_services(tmp_path: Path) -> Iterator[object]:
     opened: list[Services] = []
 
     def factory(**overrides: object) -> Services:
-        values: dict[str, object] = {"data_dir": tmp_path / "data", "actor": "tester"}
+        # Recorder times are read in UTC unless a test asks otherwise (`local_timezone=None`:
+        # the machine's zone), so results do not depend on the machine running the suite.
+        values: dict[str, object] = {
+            "data_dir": tmp_path / "data",
+            "actor": "tester",
+            "local_timezone": "UTC",
+        }
         values.update(overrides)
         svc = Services.open(Settings(**values))  # type: ignore[arg-type]
         opened.append(svc)

@@ -76,6 +76,10 @@ class Recording(Base):
     probe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     capture_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     capture_time_source: Mapped[str | None] = mapped_column(String(32))
+    # The zone a wall-clock capture time was read in ("Asia/Shanghai", "+08:00", "UTC") and
+    # why: setting | machine | fallback (assumed) or recorded (the time carried its offset).
+    capture_zone: Mapped[str | None] = mapped_column(String(64))
+    capture_zone_basis: Mapped[str | None] = mapped_column(String(16))
     device_id: Mapped[str | None] = mapped_column(String(128))
     device_kind: Mapped[str] = mapped_column(String(32), default="other")
     case_no: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -167,6 +171,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When its message last went to the broker; None: never sent (the sender died between
+    # the commit that created the job and the send), so a start-up sweep sends it.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     worker: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
