@@ -50,4 +50,3 @@ def test_naive_times_are_refused(svc_sqlite: Services) -> None:
         )
     with svc_sqlite.db.session() as session:
         assert session.get(IngestRun, "r2") is None, "a naive time was stored"
-
