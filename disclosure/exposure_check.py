@@ -1,0 +1,94 @@
+"""The exposure check: detection again, on every frame of the redacted output.
+
+No peer checks its own output for missed faces. Custos runs the face detector once more on
+every frame of what it rendered, at a threshold below the one that starts tracks in
+production, and lists every frame where a face (or plate, with a YOLO plate model) is
+still found. Consecutive frames with a detection at about the same place form one
+finding, so an officer reviews a handful of findings, each with its frames, times, the
+strongest box and a thumbnail, instead of thousands of frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.detect.base import Box, Detection, Detector, iou
+from models.video import decode_frames, fit_within
+
+# Below TrackParams.new_threshold (0.1), the score at which production starts a track.
+EXPOSURE_THRESHOLD = 0.08
+_JOIN_IOU = 0.1
+_JOIN_GAP = 3  # frames without a detection that still continue one finding
+
+
+@dataclass
+class Exposure:
+    category: str
+    first_frame: int
+    last_frame: int
+    first_time: float
+    last_time: float
+    box: Box  # the strongest detection, in output pixels
+    score: float
+    frames: list[int] = field(default_factory=list)
+    thumbnail_jpeg: bytes = b""
+
+
+def _thumbnail(picture: np.ndarray, box: Box, side: int = 160) -> bytes:
+    h, w = picture.shape[:2]
+    pad = 0.5 * max(box[2] - box[0], box[3] - box[1])
+    x1, y1 = max(0, int(box[0] - pad)), max(0, int(box[1] - pad))
+    x2, y2 = min(w, int(box[2] + pad)), min(h, int(box[3] + pad))
+    crop = picture[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
+    scale = side / max(crop.shape[:2])
+    crop = cv2.resize(
+        crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale)))
+    )
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return bytes(data) if ok else b""
+
+
+def check_exposure(
+    path: Path,
+    detector: Detector,
+    *,
+    max_side: int | None = 1280,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Exposure], int]:
+    """(findings, frames checked) for the rendered file at `path`."""
+    open_: list[Exposure] = []
+    done: list[Exposure] = []
+    checked = 0
+    for frame in decode_frames(path):
+        full = frame.rgb()
+        height, width = full.shape[:2]
+        small_w, small_h = fit_within(width, height, max_side)
+        small = full if (small_w, small_h) == (width, height) else cv2.resize(
+            full, (small_w, small_h), interpolation=cv2.INTER_AREA)  # fmt: skip
+        found: list[Detection] = detector.detect([small])[0]
+        sx, sy = width / small_w, height / small_h
+        for det in (d.scaled(sx, sy) for d in found):
+            match = next((e for e in open_ if e.category == det.category
+                          and iou(e.box, det.box) >= _JOIN_IOU), None)  # fmt: skip
+            if match is None:
+                open_.append(Exposure(det.category, frame.index, frame.index, frame.time,
+                                      frame.time, det.box, det.score, [frame.index],
+                                      _thumbnail(full, det.box)))  # fmt: skip
+                continue
+            match.last_frame, match.last_time = frame.index, frame.time
+            match.frames.append(frame.index)
+            if det.score > match.score:
+                match.box, match.score = det.box, det.score
+                match.thumbnail_jpeg = _thumbnail(full, det.box)
+        still = [e for e in open_ if frame.index - e.last_frame <= _JOIN_GAP]
+        done += [e for e in open_ if frame.index - e.last_frame > _JOIN_GAP]
+        open_ = still
+        checked += 1
+        if progress is not None:
+            progress(checked)
+    return sorted(done + open_, key=lambda e: (e.first_frame, e.box)), checked
