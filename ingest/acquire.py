@@ -179,8 +179,7 @@ class Ingestor:
             )
 
         self.svc.db.run(finish)
-        checkpoint = self.svc.ledger.checkpoint()
-        receipt.ledger_head = checkpoint.hash if checkpoint else None
+        receipt.ledger_head = self.svc.ledger.checkpoint()
         return receipt
 
     def _ensure_run(self, paths: list[str] | None = None) -> datetime:

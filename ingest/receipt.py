@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from storage.ledger import LedgerHead
+
 # Statuses a file can end in. Everything except `unreadable` is stored and hashed.
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -45,7 +47,7 @@ class Receipt:
     actor: str
     host: str
     entries: list[ReceiptEntry]
-    ledger_head: str | None = None
+    ledger_head: LedgerHead | None = None  # the checkpoint signed and anchored at the end
 
     def counts(self) -> dict[str, int]:
         out = {status: 0 for status in STATUSES}
@@ -66,7 +68,7 @@ class Receipt:
             "actor": self.actor,
             "host": self.host,
             "counts": self.counts(),
-            "ledger_head": self.ledger_head,
+            "ledger_head": None if self.ledger_head is None else self.ledger_head.to_json(),
             "files": [asdict(e) for e in self.entries],
         }
 
@@ -74,13 +76,15 @@ class Receipt:
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = folder / f"receipt-{self.run_id}.csv"
         json_path = folder / f"receipt-{self.run_id}.json"
-        names = [f.name for f in fields(ReceiptEntry)]
+        names = [f.name for f in fields(ReceiptEntry)] + ["ledger_head"]
+        head = "" if self.ledger_head is None else self.ledger_head.label
         with csv_path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, fieldnames=names)
             writer.writeheader()
             for entry in self.entries:
                 row = asdict(entry)
                 row["missing"] = ";".join(entry.missing)
+                row["ledger_head"] = head
                 writer.writerow(row)
         json_path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False))
         return csv_path, json_path

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CUSTOS_"
@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     s3_object_lock: bool = True  # create/require the bucket with object lock (WORM originals)
     retention_days: int = 3650  # object-lock retention applied to originals
     retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
+
+    # --- custody ledger -----------------------------------------------------
+    # The checkpoint signing key; put it on a mount of its own (not beside the database).
+    ledger_key_file: Path | None = None  # default: data_dir/keys/ledger-ed25519.pem
+    ledger_key_passphrase: SecretStr | None = None  # the key file is encrypted with this
+    ledger_public_key: str | None = None  # verify-only hosts: PEM file, inline PEM or raw hex
 
     # --- acquisition --------------------------------------------------------
     digests: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sha256"])
@@ -110,6 +116,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'custos.db').resolve()}"
+
+    @property
+    def resolved_ledger_key_file(self) -> Path:
+        return (self.ledger_key_file or self.data_dir / "keys" / "ledger-ed25519.pem").resolve()
 
     @property
     def resolved_objects_dir(self) -> Path:

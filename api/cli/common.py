@@ -24,9 +24,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextlib.contextmanager
-def services() -> Iterator[Services]:
+def services(*, create_key: bool = True) -> Iterator[Services]:
+    """Open the services; `create_key=False` never makes a ledger key, even on a new ledger."""
     try:
-        svc = Services.open()
+        svc = Services.open(create_key=create_key)
     except (ConfigError, ValidationError) as exc:
         fail(f"bad configuration: {exc}", 2)
     try:

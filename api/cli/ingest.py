@@ -21,6 +21,7 @@ from api.cli.common import console, err_console, fail, print_json, services
 from ingest.acquire import DEVICE_KINDS, CaptureMeta, IngestCallbacks, ingest
 from ingest.fixity import fixity
 from ingest.receipt import DUPLICATE, STORED, Receipt, ReceiptEntry
+from storage.errors import LedgerError
 
 _STYLE = {STORED: "green", DUPLICATE: "cyan"}
 
@@ -70,6 +71,10 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), 2)
         new_ids: list[str] = []
         with services() as svc:
+            try:
+                svc.ledger.keys.require_signer()  # the receipt's checkpoint needs it: fail first
+            except LedgerError as exc:
+                fail(f"{exc}; nothing was read", 2)
             progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -121,6 +126,12 @@ def register(app: typer.Typer) -> None:
             console.print(_receipt_table(receipt))
             counts = ", ".join(f"{k} {v}" for k, v in receipt.counts().items() if v)
             console.print(f"{len(receipt.entries)} files: {counts}")
+            if receipt.ledger_head is not None:
+                head = receipt.ledger_head
+                console.print(
+                    f"ledger head: event {head.seq} {head.hash}, "
+                    f"anchored as {head.object_key or '(not anchored)'}"
+                )
             console.print(
                 f"receipt: {svc.settings.data_dir / 'receipts'}/receipt-{receipt.run_id}.csv"
             )
