@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import cases, ingest, jobs, ledger, redaction, tracks, transcripts
+from api.cli import cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts
 
 app = typer.Typer(
     name="custos",
@@ -13,5 +13,5 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-for _module in (cases, ingest, jobs, ledger, redaction, tracks, transcripts):
+for _module in (cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts):
     _module.register(app)
