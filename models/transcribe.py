@@ -146,7 +146,9 @@ class TranscribeOptions:
     vad: bool = True
     vad_threshold: float = 0.5
     word_timestamps: bool = True
-    # Off by default: a hallucinated loop fed back as the prompt repeats itself for minutes.
+    # Off: fed back as the prompt, a sentence gets hallucinated again into the next pause
+    # (measured: a 15-word repeat at 83.8 s of the fidelity corpus' en-join-3s-long, and
+    # pooled English WER 2.6 % on, 1.3 % off, bare faster-whisper 1.5 %).
     condition_on_previous_text: bool = False
     window_s: float = 600.0  # audio held and transcribed at once
     simplify_chinese: bool = True

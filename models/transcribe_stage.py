@@ -59,7 +59,7 @@ class TranscribeParams:
     vad: bool = True
     vad_threshold: float = 0.5
     word_timestamps: bool = True
-    condition_on_previous_text: bool = False
+    condition_on_previous_text: bool = False  # see TranscribeOptions
     window_s: float = 600.0
     simplify_chinese: bool = True
 
