@@ -161,9 +161,11 @@ def audio_mux_args(
     spans muted, the original's metadata dropped (or kept)."""
     args = ["ffmpeg", *GLOBAL_ARGS, "-y"]
     if video is not None:
-        args += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-i", str(video), "-map", "0:v:0"]
+        args += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-i", str(video)]
     source = 1 if video is not None else 0
     args += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-i", str(src)]
+    if video is not None:
+        args += ["-map", "0:v:0"]
     filters = []
     for n, index in enumerate(audio_indices):
         mine = [m for m in mutes if m.stream_index == index]

@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from disclosure.blur import Box
 from disclosure.errors import PlanError, RenderError
 from disclosure.exposure_check import EXPOSURE_THRESHOLD, check_exposure
 from disclosure.plan import Plan, PlanVersion, TrackItem, current, default_plan, save
-from disclosure.render import RenderOptions, render_media
+from disclosure.render import RenderOptions, frame_regions, render_media
 from models.audio import list_audio_streams
 from models.detect import load_detector
 from models.tracks_store import load_run
@@ -237,7 +238,15 @@ def render_recording(
             name="redacted.mp4", source=out, content_type="video/mp4",
         )  # fmt: skip
         detector = load_detector("centerface", svc.settings, threshold=EXPOSURE_THRESHOLD)
-        exposures, checked = check_exposure(out, detector) if media.frames else ([], 0)
+
+        def covers(index: int, time: float, size: tuple[int, int]) -> list[Box]:
+            groups = frame_regions(plan, tracks, index, time, size, track_size)
+            return [box for boxes in groups.values() for box in boxes]
+
+        check = check_exposure(out, detector, covers=covers) if media.frames else None
+        exposures = check.findings if check else []
+        checked = check.frames_checked if check else 0
+        residual = check.residual_detections if check else 0
     thumbs: list[str | None] = []
     for n, exposure in enumerate(exposures):
         key = derived_key(rec.sha256, STAGE, plan_version.sha256, f"finding-{n:04d}.jpg")
@@ -268,6 +277,7 @@ def render_recording(
                      "object_key": derivative.object_key, "sha256": derivative.sha256,
                      "frames": media.frames, "frames_checked": checked,
                      "audio_streams": media.audio_streams, "findings": len(exposures),
+                     "residual_detections": residual,
                      "exposure_threshold": EXPOSURE_THRESHOLD},
         )  # fmt: skip
         session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,8 @@ from rich.table import Table
 
 from api.cli.common import console, fail, print_json, services
 from api.cli.transcripts import find_recording
-from disclosure.errors import DisclosureError
+from disclosure.errors import DisclosureError, FindingsOpen
+from disclosure.export_flow import Purpose, export_recording
 from disclosure.plan import PlanVersion
 from disclosure.renders import RenderSummary, acknowledge, refresh_plan, render_recording
 from storage.errors import PermanentError
@@ -132,3 +134,39 @@ def register(app: typer.Typer) -> None:
             except (DisclosureError, PermanentError) as exc:
                 fail(str(exc), 2)
         console.print(f"finding {done.id} acknowledged: {done.ack_reason}")
+
+    @app.command("export")
+    def export_cmd(
+        recording: Annotated[str, typer.Argument(help="recording id, SHA-256 or a prefix")],
+        purpose: Annotated[Purpose, typer.Option("--purpose", help="public, party or court")],
+        recipient: Annotated[str, typer.Option("--recipient", help="who receives it")],
+        out: Annotated[Path, typer.Option("--out", help="the package to write (.zip)")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Render when needed, refuse while findings are open (exit 3), pack and sign."""
+        if out.exists():
+            fail(f"{out} exists; choose a new file for the package", 2)
+        with services() as svc:
+            with svc.db.session() as session:
+                rec_id = find_recording(session, recording).id
+            try:
+                done = export_recording(svc, rec_id, purpose=purpose, recipient=recipient,
+                                        out=out, actor=svc.actor)  # fmt: skip
+            except FindingsOpen as exc:
+                fail(str(exc), 3)
+            except (DisclosureError, PermanentError) as exc:
+                fail(str(exc), 2)
+        if as_json:
+            print_json(
+                {
+                    "id": done.export_id,
+                    "recording_id": done.recording_id,
+                    "path": str(done.path),
+                    "sha256": done.sha256,
+                    "plan_version": done.plan_version,
+                    "render_id": done.render_id,
+                }
+            )
+            return
+        console.print(f"exported {done.export_id} to {done.path} (sha256 {done.sha256[:16]}…); "
+                      f"check it anywhere with `custos verify {done.path.name}`")  # fmt: skip
