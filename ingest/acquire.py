@@ -1,15 +1,23 @@
 """Acquisition: each file is read once; the same bytes are hashed and stored write-once.
 
 Order of effects for one file, chosen so that a crash at any point loses nothing and
-duplicates nothing: (1) stream into the object store under a temp name and publish at
-the content address, (2) probe the stored bytes, (3) one transaction writes the
-recording, the sighting and the ledger event. A rerun finds (1) done and redoes (2)-(3);
-a file whose path, size and mtime match a completed sighting is not read again.
+duplicates nothing: (1) stream into the object store under a temp name, check what was
+stored against what was read, and publish at the content address, (2) probe the stored
+bytes, (3) one transaction writes the recording, the sighting, the ledger event and the
+recording's jobs (`IngestCallbacks.in_transaction`), whose messages are sent after the
+commit. A rerun finds (1) done and redoes (2)-(3).
+
+A file whose path, size and mtime match a completed sighting of an earlier run is hashed
+again but not stored again: equal names and sizes are no proof of equal bytes (a swapped
+card), so it counts as resumed only when its digest matches, and it still gets its
+sighting and ledger event in this run. A duplicate's stored copy is checked against the
+digest it was recorded with, and repaired from the duplicate when it fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable
@@ -18,11 +26,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingest.errors import IngestSetupError
 from ingest.filenames import load_patterns, parse_name
+from ingest.fixity import object_problem
 from ingest.probe import ProbeResult, probe
 from ingest.receipt import (
     CHANGED,
@@ -34,12 +45,13 @@ from ingest.receipt import (
     Receipt,
     ReceiptEntry,
 )
-from ingest.scan import scan
+from ingest.scan import raw_path_hex, scan, shown_path
 from ingest.sniff import MEDIA_EXTENSIONS, Sniff, sniff
 from storage.db.schema import IngestRun, Recording, Sighting
+from storage.errors import StorageError
 from storage.ledger import utc_now_iso
 from storage.localzone import describe, local_zone, offset_name
-from storage.objects import PutResult
+from storage.objects import MultiHasher, PutResult
 from storage.services import Services
 
 DEVICE_KINDS = ("body_cam", "cctv", "interview_room", "audio", "other")
@@ -69,6 +81,11 @@ class IngestCallbacks:
     on_bytes: Callable[[int], None] = lambda n: None
     on_done: Callable[[ReceiptEntry], None] = lambda entry: None
     on_new_recording: Callable[[str], None] = lambda recording_id: None
+    # Inside the transaction that records a file against a recording (new, duplicate or
+    # resumed): create what must exist with it, the recording's jobs; returns their ids.
+    in_transaction: Callable[[Session, Recording], list[str]] = lambda session, rec: []
+    # After that transaction has committed: send those jobs' messages.
+    after_commit: Callable[[list[str]], None] = lambda job_ids: None
 
 
 @dataclass
@@ -111,6 +128,17 @@ def _classify(path: Path, put: PutResult, result: ProbeResult | None) -> _Outcom
     return _Outcome(NOT_MEDIA, "not audio/video content; stored as an attachment", result, sniffed)
 
 
+@dataclass(frozen=True)
+class _Earlier:
+    """A completed sighting of the same path, size and mtime by an earlier run."""
+
+    status: str
+    reason: str | None
+    recording_id: str
+    sha256: str
+    object_key: str
+
+
 @dataclass
 class _Read:
     """What reading one file produced, handed from a reader thread to the settling loop."""
@@ -118,7 +146,17 @@ class _Read:
     before: os.stat_result | None = None
     put: PutResult | None = None
     changed: bool = False
-    resumed: ReceiptEntry | None = None
+    resumed: _Earlier | None = None  # the same bytes as that earlier sighting: not stored again
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Repair:
+    """What checking a duplicate's stored copy found and did."""
+
+    action: str  # ledger action: original_repaired | original_repair_failed
+    problem: str
+    note: str  # for the receipt
     error: str | None = None
 
 
@@ -130,7 +168,10 @@ class Ingestor:
         self.meta = meta
         self.cb = callbacks or IngestCallbacks()
         self.host = socket.gethostname()
-        self.patterns = load_patterns(svc.settings.filename_patterns_file)
+        try:
+            self.patterns = load_patterns(svc.settings.filename_patterns_file)
+        except (OSError, ValueError, re.error, yaml.YAMLError) as exc:
+            raise IngestSetupError(f"CUSTOS_FILENAME_PATTERNS_FILE: {exc}") from exc
         self.zone = local_zone(svc.settings.local_timezone)
         self.run_id = str(uuid.uuid4())
         self._started: datetime | None = None
@@ -147,7 +188,7 @@ class Ingestor:
             except OSError:
                 sizes[f] = 0
         self.cb.on_start(len(files), sum(sizes.values()))
-        started = self._ensure_run([str(p) for p in paths])
+        started = self._ensure_run([shown_path(p) for p in paths])
         entries: list[ReceiptEntry] = []
         # Reading (hash + store + fsync) runs ahead on a few threads, so one file's fsync
         # overlaps the next file's hashing; settling (probe, duplicate check, database,
@@ -209,10 +250,15 @@ class Ingestor:
             before = path.stat()
         except OSError as exc:
             return _Read(error=f"cannot stat: {exc.strerror or exc}")
-        resumed = self._resume(path, before)
-        if resumed is not None:
-            self.cb.on_bytes(before.st_size)
-            return _Read(before, resumed=resumed)
+        earlier = self._earlier(path, before)
+        if earlier is not None:
+            try:
+                if self._same_bytes(path, before, earlier):
+                    return _Read(before, resumed=earlier)
+            except OSError as exc:
+                return _Read(before, error=f"read failed: {exc.strerror or exc}")
+            except StorageError:
+                pass  # cannot tell whether the earlier copy is there: store it again
         try:
             with path.open("rb", buffering=0) as handle:
                 put = self.svc.store.put_content_addressed(
@@ -220,6 +266,8 @@ class Ingestor:
                 )
         except OSError as exc:
             return _Read(before, error=f"read failed: {exc.strerror or exc}")
+        except StorageError as exc:
+            return _Read(before, error=f"not stored: {exc}")
         try:
             after = path.stat()
             changed = (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
@@ -229,22 +277,23 @@ class Ingestor:
 
     def _settle(self, path: Path, read: _Read) -> ReceiptEntry:
         """Probe, decide stored/duplicate/..., and record: one file at a time, in order."""
-        if read.resumed is not None:
-            return read.resumed
+        if read.resumed is not None and read.before is not None:
+            return self._resumed(path, read.before, read.resumed)
         if read.error is not None or read.put is None or read.before is None:
             return self._unreadable(path, read.before, read.error or "not read")
         return self._record(path, read.before, read.put, read.changed)
 
-    def _resume(self, path: Path, st: os.stat_result) -> ReceiptEntry | None:
+    def _earlier(self, path: Path, st: os.stat_result) -> _Earlier | None:
         with self.svc.db.session() as session:
             row = session.execute(
                 select(Sighting, Recording)
                 .join(Recording, Sighting.recording_id == Recording.id)
                 .where(
-                    Sighting.source_path == str(path),
+                    Sighting.source_path == shown_path(path),
                     Sighting.source_host == self.host,
                     Sighting.source_size == st.st_size,
                     Sighting.source_mtime_ns == st.st_mtime_ns,
+                    Sighting.run_id != self.run_id,
                 )
                 .order_by(Sighting.id)
                 .limit(1)
@@ -252,7 +301,56 @@ class Ingestor:
         if row is None:
             return None
         sighting, rec = row
-        entry = self._entry(path, sighting.status, sighting.reason, rec)
+        return _Earlier(sighting.status, sighting.reason, rec.id, rec.sha256, rec.object_key)
+
+    def _same_bytes(self, path: Path, before: os.stat_result, earlier: _Earlier) -> bool:
+        """Hash `path` (without storing it): does it hold the earlier sighting's bytes?"""
+        hasher = MultiHasher(("sha256",))
+        buffer = bytearray(self.svc.store.chunk_size)
+        with path.open("rb", buffering=0) as handle:
+            while n := handle.readinto(buffer):
+                hasher.update(memoryview(buffer)[:n])
+                self.cb.on_bytes(n)
+        after = path.stat()
+        return (
+            (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+            and hasher.size == before.st_size
+            and hasher.hexdigests()["sha256"] == earlier.sha256
+            and self.svc.store.exists(earlier.object_key)
+        )
+
+    def _source(self, path: Path) -> dict[str, object]:
+        """Where a file came from, for ledger events: the path as shown, and its raw bytes."""
+        details: dict[str, object] = {"source_path": shown_path(path), "host": self.host}
+        raw = raw_path_hex(path)
+        if raw is not None:
+            details["source_path_hex"] = raw
+        return details
+
+    def _resumed(self, path: Path, st: os.stat_result, earlier: _Earlier) -> ReceiptEntry:
+        """The same bytes as an earlier run's sighting: a sighting and an event in this run."""
+
+        def work(session: Session) -> tuple[Recording, list[str]]:
+            rec = session.get(Recording, earlier.recording_id)
+            assert rec is not None
+            session.add(self._sighting(path, st, rec.id, earlier.status, earlier.reason))
+            self.svc.ledger.append(
+                session,
+                actor=self.svc.actor,
+                action="resumed_sighting",
+                subject=rec.id,
+                details={
+                    **self._source(path),
+                    "run_id": self.run_id,
+                    "sha256": rec.sha256,
+                    "status": earlier.status,
+                },
+            )
+            return rec, self.cb.in_transaction(session, rec)
+
+        rec, job_ids = self.svc.db.run(work)
+        self.cb.after_commit(job_ids)
+        entry = self._entry(path, earlier.status, earlier.reason, rec)
         entry.resumed = True
         return entry
 
@@ -263,12 +361,12 @@ class Ingestor:
                 session,
                 actor=self.svc.actor,
                 action="unreadable",
-                subject=f"path:{path}",
-                details={"host": self.host, "reason": reason},
+                subject=f"path:{shown_path(path)}",
+                details={**self._source(path), "reason": reason},
             )
 
         self.svc.db.run(work)
-        return ReceiptEntry(str(path), UNREADABLE, reason)
+        return ReceiptEntry(shown_path(path), UNREADABLE, reason, raw_path_hex=raw_path_hex(path))
 
     def _sighting(
         self,
@@ -281,7 +379,7 @@ class Ingestor:
         return Sighting(
             run_id=self.run_id,
             recording_id=recording_id,
-            source_path=str(path),
+            source_path=shown_path(path),
             source_host=self.host,
             source_size=st.st_size if st else None,
             source_mtime_ns=st.st_mtime_ns if st else None,
@@ -297,10 +395,8 @@ class Ingestor:
         with self.svc.db.session() as session:
             existing = session.scalar(select(Recording).where(Recording.sha256 == sha))
         if existing is not None:
-            return self._duplicate(path, st, existing)
-        local = self.svc.store.local_file(put.key)
-        result = probe(local if local is not None else path) if put.size else None
-        outcome = _classify(path, put, result)
+            return self._duplicate(path, st, existing, put)
+        outcome = _classify(path, put, self._probe(put))
         if changed:
             outcome.reason = (
                 "the file changed while it was read (still being written?); the bytes read "
@@ -309,20 +405,31 @@ class Ingestor:
             outcome.status = CHANGED
         rec = self._new_recording(path, put, outcome)
         try:
-            self.svc.db.run(lambda s: self._insert(s, path, st, rec, outcome))
+            job_ids = self.svc.db.run(lambda s: self._insert(s, path, st, rec, outcome))
         except IntegrityError:
             # Another ingest recorded the same bytes between our check and insert.
             with self.svc.db.session() as session:
                 other = session.scalar(select(Recording).where(Recording.sha256 == sha))
             assert other is not None
-            return self._duplicate(path, st, other)
+            return self._duplicate(path, st, other, put, race=True)
+        self.cb.after_commit(job_ids)
         if rec.status in (STORED, CHANGED) and rec.media_kind in ("video", "audio"):
             self.cb.on_new_recording(rec.id)
         return self._entry(path, outcome.status, outcome.reason, rec)
 
+    def _probe(self, put: PutResult) -> ProbeResult | None:
+        """Probe what was stored, not the source file (which another store never reads)."""
+        if not put.size:
+            return None
+        try:
+            with self.svc.store.local_path(put.key) as local:
+                return probe(local)
+        except (OSError, StorageError) as exc:
+            return ProbeResult(False, f"the stored object could not be read back: {exc}")
+
     def _insert(
         self, session: Session, path: Path, st: os.stat_result, rec: Recording, outcome: _Outcome
-    ) -> None:
+    ) -> list[str]:
         session.add(rec)
         session.flush()
         session.add(self._sighting(path, st, rec.id, outcome.status, outcome.reason))
@@ -332,8 +439,7 @@ class Ingestor:
             action="acquired",
             subject=rec.id,
             details={
-                "source_path": str(path),
-                "host": self.host,
+                **self._source(path),
                 "size": rec.size,
                 "sha256": rec.sha256,
                 "sm3": rec.sm3,
@@ -345,32 +451,82 @@ class Ingestor:
                 "location": rec.location,
             },
         )
+        return self.cb.in_transaction(session, rec)
 
-    def _duplicate(self, path: Path, st: os.stat_result, rec: Recording) -> ReceiptEntry:
+    def _duplicate(
+        self, path: Path, st: os.stat_result, rec: Recording, put: PutResult, *, race: bool = False
+    ) -> ReceiptEntry:
         reason = f"same bytes as recording {rec.id} ({rec.original_name})"
+        # A second copy is the moment to check the first: if it has rotted, this one is good.
+        repair = None if race or rec.disposed_at is not None else self._check_copy(path, rec, put)
+        if repair is not None:
+            reason = f"{reason}; {repair.note}"
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> list[str]:
             session.add(self._sighting(path, st, rec.id, DUPLICATE, reason))
+            source = {**self._source(path), "run_id": self.run_id}
+            checked: dict[str, object] = {}
+            if not race and rec.disposed_at is None:
+                # The stored copy was re-hashed against the digest it was recorded with.
+                checked = {"stored_copy_ok": repair is None}
+                if repair is not None:
+                    checked["stored_copy_problem"] = repair.problem
             self.svc.ledger.append(
                 session,
                 actor=self.svc.actor,
                 action="duplicate_sighting",
                 subject=rec.id,
-                details={
-                    "source_path": str(path),
-                    "host": self.host,
-                    "run_id": self.run_id,
-                    "sha256": rec.sha256,
-                },
+                details={**source, "sha256": rec.sha256, **checked},
             )
+            if repair is not None:
+                self.svc.ledger.append(
+                    session,
+                    actor=self.svc.actor,
+                    action=repair.action,
+                    subject=rec.id,
+                    details={
+                        **source,
+                        "key": rec.object_key,
+                        "problem": repair.problem,
+                        "sha256": rec.sha256,
+                        "size": rec.size,
+                        **({"error": repair.error} if repair.error else {}),
+                    },
+                )
+            return self.cb.in_transaction(session, rec)
 
-        self.svc.db.run(work)
+        self.cb.after_commit(self.svc.db.run(work))
         return self._entry(path, DUPLICATE, reason, rec)
+
+    def _check_copy(self, path: Path, rec: Recording, put: PutResult) -> _Repair | None:
+        """Check the stored original against its recorded digest; repair it from `path`."""
+        if put.created:
+            # The object was gone; the write of this file's (verified) bytes put it back.
+            problem = "object missing"
+            return _Repair("original_repaired", problem, "the stored copy was missing; restored")
+        problem = object_problem(self.svc.store, rec.object_key, rec.sha256, rec.sm3, rec.size)
+        if not problem:
+            return None
+        # The damage is ledgered before anything is rewritten, so a kill during the repair
+        # cannot leave a healed object with no trace of what was wrong with it.
+        self.svc.record(
+            "fixity_check",
+            rec.id,
+            {"key": rec.object_key, "ok": False, "problem": problem, "found_by": "duplicate"},
+        )
+        try:
+            with path.open("rb", buffering=0) as handle:
+                self.svc.store.repair(rec.object_key, handle, sha256=rec.sha256, size=rec.size)
+        except (OSError, StorageError) as exc:
+            note = f"the stored copy fails its fixity check ({problem}) and was not repaired: {exc}"
+            return _Repair("original_repair_failed", problem, note, str(exc))
+        note = f"the stored copy failed its fixity check ({problem}); repaired from this file"
+        return _Repair("original_repaired", problem, note)
 
     def _capture_start(
         self, path: Path, result: ProbeResult | None
     ) -> tuple[datetime | None, str | None, str | None, tuple[str | None, str | None]]:
-        info = parse_name(path.name, self.patterns)
+        info = parse_name(shown_path(path.name), self.patterns)
         start, source = None, None
         zone: tuple[str | None, str | None] = (None, None)
         if info.start is not None:
@@ -415,7 +571,7 @@ class Ingestor:
             sm3=put.digests.get("sm3"),
             size=put.size,
             object_key=put.key,
-            original_name=path.name,
+            original_name=shown_path(path.name),
             media_kind=media_kind,
             status=outcome.status,
             reason=outcome.reason,
@@ -447,7 +603,8 @@ class Ingestor:
     @staticmethod
     def _entry(path: Path, status: str, reason: str | None, rec: Recording) -> ReceiptEntry:
         return ReceiptEntry(
-            path=str(path),
+            path=shown_path(path),
+            raw_path_hex=raw_path_hex(path),
             status=status,
             reason=reason,
             recording_id=rec.id,
@@ -470,7 +627,7 @@ def ingest(
     """Ingest `paths` (files or folders) and return the custody receipt."""
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"no such file or folder: {', '.join(map(str, missing))}")
+        raise FileNotFoundError(f"no such file or folder: {', '.join(map(shown_path, missing))}")
     receipt = Ingestor(svc, meta, callbacks).run(paths)
     receipt.write(svc.settings.data_dir / "receipts")
     return receipt

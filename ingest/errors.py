@@ -39,3 +39,7 @@ class FFmpegFailed(IngestError):
         message = f"{reason}: {stderr_tail.strip()}" if stderr_tail.strip() else reason
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class IngestSetupError(IngestError):
+    """A setting or argument that would fail an ingest, found before any byte is read."""

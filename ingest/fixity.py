@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from storage.db.schema import Recording
-from storage.errors import ObjectNotFound
-from storage.objects.hashing import MultiHasher
+from storage.errors import ObjectNotFound, StorageError
+from storage.objects import ObjectStore
 from storage.services import Services
 
 
@@ -29,6 +29,24 @@ class FixityReport:
         return {"checked": self.checked, "failures": [asdict(f) for f in self.failures]}
 
 
+def object_problem(store: ObjectStore, key: str, sha256: str, sm3: str | None, size: int) -> str:
+    """What is wrong with the object at `key` against its recorded digests; "" if nothing."""
+    names = ("sha256", "sm3") if sm3 else ("sha256",)
+    try:
+        got, got_size = store.read_digests(key, names)
+    except (ObjectNotFound, FileNotFoundError):
+        return "object missing"
+    except (OSError, StorageError) as exc:
+        return f"cannot read: {exc}"
+    if got["sha256"] != sha256:
+        return f"sha256 {got['sha256']} != recorded {sha256}"
+    if sm3 and got.get("sm3") != sm3:
+        return f"sm3 {got.get('sm3')} != recorded {sm3}"
+    if got_size != size:
+        return f"size {got_size} != recorded {size}"
+    return ""
+
+
 def fixity(svc: Services) -> FixityReport:
     report = FixityReport()
     with svc.db.session() as session:
@@ -43,26 +61,8 @@ def fixity(svc: Services) -> FixityReport:
                 ).where(Recording.disposed_at.is_(None))
             )
         )
-    names = ("sha256", "sm3") if any(r.sm3 for r in rows) else ("sha256",)
     for rec_id, key, sha256, sm3, size in rows:
-        hasher = MultiHasher(names)
-        try:
-            with svc.store.open(key) as handle:
-                while chunk := handle.read(svc.store.chunk_size):
-                    hasher.update(chunk)
-        except (ObjectNotFound, FileNotFoundError):
-            problem = "object missing"
-        except OSError as exc:
-            problem = f"cannot read: {exc}"
-        else:
-            got = hasher.hexdigests()
-            problem = ""
-            if got["sha256"] != sha256:
-                problem = f"sha256 {got['sha256']} != recorded {sha256}"
-            elif sm3 and got.get("sm3") != sm3:
-                problem = f"sm3 {got.get('sm3')} != recorded {sm3}"
-            elif hasher.size != size:
-                problem = f"size {hasher.size} != recorded {size}"
+        problem = object_problem(svc.store, key, sha256, sm3, size)
         report.checked += 1
         ok = not problem
         if not ok:

@@ -37,6 +37,9 @@ class ReceiptEntry:
     incomplete: bool = False
     missing: list[str] = field(default_factory=list)
     resumed: bool = False  # stored by an earlier, interrupted run of the same dump
+    # The path's exact bytes (hex) when they are not UTF-8; `path` shows them decoded
+    # (UTF-8, else GB18030), e.g. a GBK name written by a Windows card reader.
+    raw_path_hex: str | None = None
 
 
 @dataclass

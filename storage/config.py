@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CUSTOS_"
 SUPPORTED_DIGESTS = ("sha256", "sm3")
+# The pipeline's stages (workers/stages.py defines each; a test keeps the two in step).
+# Named here so that a wrong CUSTOS_PIPELINE_STAGES is refused when settings load,
+# before an ingest reads its first byte, not after it has stored the files.
+PIPELINE_STAGE_NAMES = ("normalise", "transcribe", "detect")
 
 
 class ConfigError(ValueError):
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     s3_bucket: str = "custos"
     s3_secure: bool = False
     s3_region: str | None = None
-    s3_part_size: int = 64 * 1024 * 1024
+    s3_part_size: int = Field(default=64 * 1024 * 1024, ge=5 * 1024 * 1024)  # S3's minimum
     s3_object_lock: bool = True  # create/require the bucket with object lock (WORM originals)
     retention_days: int = 3650  # object-lock retention applied to originals
     retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
@@ -65,8 +69,8 @@ class Settings(BaseSettings):
     filename_patterns_file: Path | None = None
     # Zone of recorder clocks that write no offset (IANA name); unset: this machine's zone.
     local_timezone: str | None = None
-    read_chunk_bytes: int = 4 * 1024 * 1024
-    ingest_readers: int = 2  # files read (hashed, stored, fsynced) at once during ingest
+    read_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    ingest_readers: int = Field(default=2, ge=1)  # files read (hashed, stored) at once
 
     # --- queue / workers ----------------------------------------------------
     redis_url: str | None = None  # unset: embedded in-process workers
@@ -109,6 +113,26 @@ class Settings(BaseSettings):
     def _split_stages(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            unknown = [name for name in value if name not in PIPELINE_STAGE_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"unknown stage(s) {', '.join(map(str, unknown))}; "
+                    f"stages are {', '.join(PIPELINE_STAGE_NAMES)} (or empty for none)"
+                )
+            value = list(dict.fromkeys(value))
+        return value
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_zone(cls, value: object) -> object:
+        if isinstance(value, str):
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r} (an IANA name)") from exc
         return value
 
     @property

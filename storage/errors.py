@@ -17,6 +17,13 @@ class ObjectLocked(StorageError):
     """The object is under retention or legal hold and cannot be removed."""
 
 
+class StoredObjectMismatch(StorageError):
+    """What the store holds after a write differs from what was read (size or digest).
+
+    Raised before the object becomes visible under its key; nothing is published.
+    """
+
+
 class TransientStorageError(StorageError):
     """A fault worth retrying (network, throttling, a busy backend)."""
 

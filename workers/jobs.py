@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db.schema import Job, Recording
@@ -64,16 +65,19 @@ def now() -> datetime:
 def ensure_job(
     session: Session, recording: Recording, stage: str, queue: str, params: dict[str, Any]
 ) -> tuple[Job, bool]:
-    """The job for these inputs, created if new. Returns (job, created)."""
+    """The job for these inputs, created if new. Returns (job, created).
+
+    Safe inside a larger transaction (an ingest's): a job that a concurrent sweep
+    created first is found, and the caller's transaction goes on.
+    """
     phash = params_digest(params)
-    job = session.scalar(
-        select(Job).where(
-            Job.recording_id == recording.id,
-            Job.stage == stage,
-            Job.input_digest == recording.sha256,
-            Job.params_hash == phash,
-        )
+    query = select(Job).where(
+        Job.recording_id == recording.id,
+        Job.stage == stage,
+        Job.input_digest == recording.sha256,
+        Job.params_hash == phash,
     )
+    job = session.scalar(query)
     if job is not None:
         return job, False
     job = Job(
@@ -90,9 +94,31 @@ def ensure_job(
         created_at=now(),
         outputs={},
     )
-    session.add(job)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        found = session.scalar(query)
+        if found is None:
+            raise
+        return found, False
     return job, True
+
+
+def mark_sent(svc: Services, job_ids: list[str]) -> None:
+    """Record that these jobs' messages went to the broker."""
+    if job_ids:
+        svc.db.run(
+            lambda s: s.execute(update(Job).where(Job.id.in_(job_ids)).values(sent_at=now()))
+        )
+
+
+def unsent(svc: Services) -> list[str]:
+    """Queued jobs whose message never went out (the sender died after the commit)."""
+    with svc.db.session() as session:
+        return list(
+            session.scalars(select(Job.id).where(Job.status == QUEUED, Job.sent_at.is_(None)))
+        )
 
 
 def claim(svc: Services, job_id: str, worker: str) -> Claim:
@@ -209,6 +235,7 @@ def reset(svc: Services, job_id: str) -> None:
                 started_at=None,
                 finished_at=None,
                 heartbeat_at=None,
+                sent_at=None,
             )
         )
     )

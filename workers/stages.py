@@ -12,6 +12,8 @@ from storage.params import to_json
 from storage.services import Services
 
 StageFn = Callable[[Services, str, Any, Callable[[float], None]], dict[str, Any]]
+# Recording statuses that are processed: stored, or stored though it changed during the read.
+PROCESSED_STATUSES = ("stored", "changed-during-read")
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ class Stage:
         return data
 
     def applies_to(self, recording: Recording) -> bool:
-        return recording.status in ("stored", "changed-during-read") and (
-            recording.media_kind in self.media_kinds
+        return (
+            recording.status in PROCESSED_STATUSES
+            and recording.media_kind in self.media_kinds
+            and recording.disposed_at is None
         )
 
     def time_limit_ms(self, duration_s: float | None) -> int:

@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from storage.config import ConfigError
+from storage.config import ENV_PREFIX, ConfigError
 from storage.services import Services
 
 console = Console()
@@ -19,8 +19,21 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line, however long: a log or a script reads the whole message on it.
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def config_problem(exc: ConfigError | ValidationError) -> str:
+    """A settings error as one line naming each bad variable: `CUSTOS_X: what is wrong`."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    problems = []
+    for error in exc.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems) or str(exc)
 
 
 @contextlib.contextmanager
@@ -29,7 +42,7 @@ def services(*, create_key: bool = True) -> Iterator[Services]:
     try:
         svc = Services.open(create_key=create_key)
     except (ConfigError, ValidationError) as exc:
-        fail(f"bad configuration: {exc}", 2)
+        fail(f"bad configuration: {config_problem(exc)}", 2)
     try:
         yield svc
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -19,9 +19,14 @@ from rich.table import Table
 
 from api.cli.common import console, err_console, fail, print_json, services
 from ingest.acquire import DEVICE_KINDS, CaptureMeta, IngestCallbacks, ingest
+from ingest.errors import IngestSetupError
 from ingest.fixity import fixity
 from ingest.receipt import DUPLICATE, STORED, Receipt, ReceiptEntry
 from storage.errors import LedgerError
+from storage.services import Services
+
+if TYPE_CHECKING:
+    from workers.pipeline import JobPlanner
 
 _STYLE = {STORED: "green", DUPLICATE: "cyan"}
 
@@ -49,6 +54,22 @@ def _receipt_table(receipt: Receipt) -> Table:
     return table
 
 
+def _planner(svc: Services) -> JobPlanner:
+    """Work out every stage's parameters before the first byte is read, and mend what an
+    interrupted ingest left: jobs never made or never sent."""
+    from workers.pipeline import SEND_ERRORS, JobPlanner, sweep
+
+    try:
+        planner = JobPlanner(svc)
+    except (ValueError, TypeError, LookupError, OSError) as exc:
+        fail(f"cannot plan the processing ({exc}); nothing was read", 2)
+    try:
+        sweep(svc, send=planner.unsent_reason is None)
+    except SEND_ERRORS as exc:
+        planner.unsent_reason = planner.unsent_reason or f"{type(exc).__name__}: {exc}"
+    return planner
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
@@ -60,7 +81,12 @@ def register(app: typer.Typer) -> None:
         proves: Annotated[str | None, typer.Option(help="what they prove")] = None,
         device_kind: Annotated[str, typer.Option(help="|".join(DEVICE_KINDS))] = "other",
         process: Annotated[
-            bool, typer.Option("--process/--no-process", help="queue the processing pipeline")
+            bool,
+            typer.Option(
+                "--process/--no-process",
+                help="queue the processing pipeline (with --no-process the next "
+                "`custos jobs` or `custos worker` creates the jobs)",
+            ),
         ] = True,
         json_out: Annotated[bool, typer.Option("--json", help="print the receipt as JSON")] = False,
     ) -> None:
@@ -69,12 +95,12 @@ def register(app: typer.Typer) -> None:
             meta = CaptureMeta(case, step, collector, location, proves, device_kind)
         except ValueError as exc:
             fail(str(exc), 2)
-        new_ids: list[str] = []
         with services() as svc:
             try:
                 svc.ledger.keys.require_signer()  # the receipt's checkpoint needs it: fail first
             except LedgerError as exc:
                 fail(f"{exc}; nothing was read", 2)
+            planner = _planner(svc) if process else None
             progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -100,26 +126,23 @@ def register(app: typer.Typer) -> None:
                 on_start=on_start,
                 on_bytes=lambda n: progress.advance(bytes_task, n),
                 on_done=on_done,
-                on_new_recording=new_ids.append,
             )
+            if planner is not None:
+                # Each recording's jobs are written with it and sent after its commit.
+                callbacks.in_transaction = planner.plan
+                callbacks.after_commit = planner.send
             try:
                 with progress:
                     receipt = ingest(svc, paths, meta, callbacks)
-            except FileNotFoundError as exc:
-                fail(str(exc), 2)
-            if process and new_ids:
-                from workers.errors import BrokerConfigError
-                from workers.pipeline import enqueue_pipeline
-
-                try:
-                    enqueue_pipeline(svc, new_ids)
-                except BrokerConfigError as exc:
-                    receipt.write(svc.settings.data_dir / "receipts")
-                    fail(
-                        f"{len(new_ids)} recording(s) stored and receipted, but not queued "
-                        f"for processing: {exc} Then run `custos worker --requeue`.",
-                        2,
-                    )
+            except (FileNotFoundError, IngestSetupError) as exc:
+                fail(f"{exc}; nothing was read", 2)
+            if planner is not None and planner.unsent:
+                fail(
+                    f"recordings stored and receipted with their {planner.unsent} job(s), but "
+                    f"the jobs were not queued for processing: {planner.unsent_reason} "
+                    "Then run `custos worker`, which sends them.",
+                    2,
+                )
         if json_out:
             print_json(receipt.to_json())
         else:

@@ -48,6 +48,22 @@ def _table(svc: Services) -> Table:
     return table
 
 
+def _sweep(svc: Services, *, send: bool) -> None:
+    """Jobs for recordings that have none; with `send`, messages for jobs never sent."""
+    from workers.pipeline import SEND_ERRORS, sweep
+
+    try:
+        done = sweep(svc, send=send)
+    except (ValueError, TypeError, LookupError) as exc:
+        fail(f"cannot plan the processing: {exc}", 2)
+    except SEND_ERRORS as exc:
+        fail(f"cannot send jobs: {type(exc).__name__}: {exc}", 2)
+    if done.created or done.sent:
+        common.err_console.print(
+            f"created {done.created} missing job(s), sent {done.sent} never-sent job(s)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("jobs")
     def jobs_cmd(
@@ -56,11 +72,16 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option(help="embedded worker threads")] = 2,
         timeout: Annotated[float | None, typer.Option(help="give up waiting after N s")] = None,
     ) -> None:
-        """Show the jobs table; with --wait, process (embedded) or watch (Redis) until done."""
-        from workers import jobs
-        from workers.embedded import EmbeddedWorkers, wait_for_jobs
+        """Show the jobs table; with --wait, process (embedded) or watch (Redis) until done.
 
-        with services() as svc:
+        First creates the jobs of recordings that have none (an interrupted or --no-process
+        ingest) and, with Redis, sends jobs whose message never went out.
+        """
+        with services() as svc:  # settings checked before any worker module loads
+            from workers import jobs
+            from workers.embedded import EmbeddedWorkers, wait_for_jobs
+
+            _sweep(svc, send=bool(svc.settings.redis_url))
             finished = True
             if wait:
                 live = Live(
@@ -102,14 +123,18 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option(help="threads per process")] = 1,
         requeue: Annotated[bool, typer.Option(help="resend unfinished jobs first")] = False,
     ) -> None:
-        """Run a worker pool against Redis (CUSTOS_REDIS_URL) for the given queues."""
-        from workers.broker import QUEUES
+        """Run a worker pool against Redis (CUSTOS_REDIS_URL) for the given queues.
 
-        wanted = [q.strip() for q in queues.split(",") if q.strip()]
-        unknown = [q for q in wanted if q not in QUEUES]
-        if unknown or not wanted:
-            fail(f"unknown queue(s) {unknown}; queues are {', '.join(QUEUES)}", 2)
-        with services() as svc:
+        First creates the jobs of recordings that have none (an interrupted or --no-process
+        ingest) and sends jobs whose message never went out.
+        """
+        with services() as svc:  # settings checked before the broker module loads
+            from workers.broker import QUEUES
+
+            wanted = [q.strip() for q in queues.split(",") if q.strip()]
+            unknown = [q for q in wanted if q not in QUEUES]
+            if unknown or not wanted:
+                fail(f"unknown queue(s) {unknown}; queues are {', '.join(QUEUES)}", 2)
             if not svc.settings.redis_url:
                 fail(
                     "`custos worker` needs CUSTOS_REDIS_URL; embedded mode runs its workers "
@@ -125,6 +150,7 @@ def register(app: typer.Typer) -> None:
                 check_redis_policy(broker)  # type: ignore[arg-type]
             except (BrokerConfigError, RedisError) as exc:
                 fail(str(exc), 2)
+            _sweep(svc, send=True)
             if requeue:
                 from workers.pipeline import requeue_unfinished
 

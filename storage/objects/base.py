@@ -17,6 +17,7 @@ from pathlib import Path
 from queue import Queue
 from typing import BinaryIO
 
+from storage.errors import StoredObjectMismatch
 from storage.objects.hashing import MultiHasher
 
 ChunkCallback = Callable[[memoryview], None]
@@ -67,6 +68,17 @@ class ObjectStore(ABC):
         """Store an original under its SHA-256 address, write-once with retention."""
 
     @abstractmethod
+    def repair(self, key: str, stream: BinaryIO, *, sha256: str, size: int) -> PutResult:
+        """Replace a damaged or missing object with a good copy of the same bytes.
+
+        The one exception to write-once, and only for bytes identical to what the key
+        was recorded with: `stream` is stored and verified like any write, and replaces
+        the object at `key` only if its SHA-256 and size are `sha256` and `size`
+        (StoredObjectMismatch otherwise, the object left as it was). The object keeps
+        its protection (write-once, retention, legal hold).
+        """
+
+    @abstractmethod
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         """Read `key`, optionally only bytes [start, end) ."""
 
@@ -112,6 +124,29 @@ class ObjectStore(ABC):
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as handle:
             return handle.read()
+
+    def read_digests(
+        self, key: str, names: tuple[str, ...] = ("sha256",)
+    ) -> tuple[dict[str, str], int]:
+        """Hash what is stored at `key` (digests, size); ObjectNotFound if absent."""
+        hasher = MultiHasher(names)
+        with self.open(key) as handle:
+            while chunk := handle.read(self.chunk_size):
+                hasher.update(chunk)
+        return hasher.hexdigests(), hasher.size
+
+
+def check_written(
+    what: str, digests: dict[str, str], size: int, found: dict[str, str], found_size: int
+) -> None:
+    """Raise StoredObjectMismatch unless what was stored is what was read."""
+    if found_size != size:
+        raise StoredObjectMismatch(f"{what}: the store holds {found_size} bytes, {size} were read")
+    for name, value in found.items():
+        if digests.get(name, value) != value:
+            raise StoredObjectMismatch(
+                f"{what}: the stored bytes have {name} {value}, the bytes read {digests[name]}"
+            )
 
 
 def pump(

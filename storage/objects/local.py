@@ -1,9 +1,11 @@
 """Local-folder object store: the embedded default.
 
-Writes go to `tmp/` inside the store, are fsynced, then linked into place; a link
-fails if the key exists, so nothing is ever overwritten and a crash leaves at most
-an orphan temp file, never a half-written object under a real key. Originals are
-made read-only on disk.
+Writes go to `tmp/` inside the store, are fsynced, read back from the disk and checked
+against the size and digest of what was read, then linked into place; a link fails if
+the key exists, so nothing is ever overwritten and a crash leaves at most an orphan temp
+file, never a half-written object under a real key. A short write (a full disk, a file
+size limit) is completed or fails; it is never published. Originals are made read-only
+on disk.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.errors import ObjectExists, ObjectLocked, ObjectNotFound
-from storage.objects.base import ChunkCallback, ObjectStat, ObjectStore, PutResult, pump
+from storage.errors import ObjectExists, ObjectLocked, ObjectNotFound, StorageError
+from storage.objects.base import (
+    ChunkCallback,
+    ObjectStat,
+    ObjectStore,
+    PutResult,
+    check_written,
+    pump,
+)
 from storage.objects.hashing import MultiHasher, original_key
 
 _HOLD_SUFFIX = ".legal-hold"
@@ -33,6 +42,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write every byte of `data`: `write` may take fewer (a full disk, a file-size limit)."""
+    while data:
+        try:
+            n = os.write(fd, data)
+        except OSError as exc:
+            raise StorageError(f"writing the object failed: {exc.strerror or exc}") from exc
+        if n <= 0:
+            raise StorageError("writing the object failed: the disk took no bytes")
+        data = data[n:]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -85,14 +106,42 @@ class LocalObjectStore(ObjectStore):
         hasher = MultiHasher(self.digests)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                first = pump(stream, out.write, hasher, self.chunk_size, on_chunk)
-                os.fsync(out.fileno())
+            try:
+                first = pump(
+                    stream, lambda view: _write_all(fd, view), hasher, self.chunk_size, on_chunk
+                )
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise StorageError(f"flushing the object failed: {exc.strerror}") from exc
+            finally:
+                os.close(fd)
+            self._verify(tmp, hasher)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
         return tmp, hasher, first
+
+    def _verify(self, tmp: Path, hasher: MultiHasher) -> None:
+        """Read back what the disk holds and compare with what was read from the source."""
+        read = hasher.hexdigests()
+        check = MultiHasher(("sha256",))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            # The bytes are on disk (fsync): drop them from the page cache, so the check
+            # reads the disk, not the pages this process just handed to the kernel.
+            with contextlib.suppress(OSError, AttributeError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as handle:
+                buffer = bytearray(self.chunk_size)
+                while n := handle.readinto(buffer):
+                    check.update(memoryview(buffer)[:n])
+        except OSError as exc:
+            raise StorageError(f"reading the written object back failed: {exc}") from exc
+        finally:
+            os.close(fd)
+        check_written("stored object", read, hasher.size, check.hexdigests(), check.size)
 
     def _publish(self, tmp: Path, dest: Path, read_only: bool) -> bool:
         """Link `tmp` to `dest` unless `dest` exists; True if this call created it."""
@@ -139,6 +188,25 @@ class LocalObjectStore(ObjectStore):
         if created:
             self._set_retention(key)
         return PutResult(key, hasher.size, digests, created, first)
+
+    def repair(self, key: str, stream: BinaryIO, *, sha256: str, size: int) -> PutResult:
+        dest = self._path(key)
+        before = self.stat(key)
+        tmp, hasher, first = self._write_temp(stream, None)
+        try:
+            digests = hasher.hexdigests()
+            check_written(f"repair of {key}", {"sha256": sha256}, size, digests, hasher.size)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            worm = key.startswith("originals/") or before is None or before.worm
+            os.chmod(tmp, 0o444 if worm else 0o644)
+            os.replace(tmp, dest)  # atomic: readers see the old bytes or the new, never half
+            _fsync_dir(dest.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if worm and self._retain_until(key) is None:
+            self._set_retention(key)
+        return PutResult(key, hasher.size, digests, True, first)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         path = self._path(key)

@@ -11,6 +11,12 @@ temporary key under `incoming/` first and are then placed by a server-side multi
 copy with the same conditional completion; a crash leaves at most an `incoming/`
 object, never a half-written object under `originals/`.
 
+What is stored is checked before it is visible: every request that carries bytes sends
+their SHA-256 (`x-amz-checksum-sha256`, per part for multipart), so a server that
+checks checksums (S3, MinIO) refuses bytes damaged on the way; and the temporary object
+of an original is read back and its size and SHA-256 compared with what was read from
+the source before it is copied under `originals/`.
+
 Protection: when the bucket has object lock, WORM objects get a retention period and
 legal holds use the S3 legal-hold API, so the server enforces them. Without object
 lock Custos records both itself (object metadata, an object tag). `delete` refuses
@@ -25,7 +31,9 @@ the multipart helpers), all in this module and covered by the contract tests.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import io
 import uuid
 from collections.abc import Iterator
@@ -51,7 +59,14 @@ from storage.errors import (
     StorageError,
     TransientStorageError,
 )
-from storage.objects.base import ChunkCallback, ObjectStat, ObjectStore, PutResult, pump
+from storage.objects.base import (
+    ChunkCallback,
+    ObjectStat,
+    ObjectStore,
+    PutResult,
+    check_written,
+    pump,
+)
 from storage.objects.hashing import MultiHasher, original_key
 
 if TYPE_CHECKING:
@@ -110,24 +125,45 @@ def _s3_errors(key: str) -> Iterator[None]:
         raise _translate(exc, key) from exc
 
 
-def _complete(client: Minio, bucket: str, key: str, upload_id: str, etags: list[str]) -> str | None:
+def _checksum(data: bytes) -> str:
+    """The value of `x-amz-checksum-sha256`: base64 of the binary SHA-256."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _checksum_headers(data: bytes) -> DictType:
+    # x-amz-sdk-checksum-algorithm names the algorithm as the AWS SDKs do; servers that
+    # verify checksums refuse the request (BadDigest) if the bytes do not match.
+    return {"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": _checksum(data)}
+
+
+def _complete(
+    client: Minio,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    etags: list[str],
+    checksums: list[str] | None = None,
+    *,
+    conditional: bool = True,
+) -> str | None:
     """CompleteMultipartUpload, only if `key` does not exist yet; returns the version id."""
     parts = ET.Element("CompleteMultipartUpload")
     for number, etag in enumerate(etags, start=1):
         part = ET.SubElement(parts, "Part")
         ET.SubElement(part, "PartNumber").text = str(number)
         ET.SubElement(part, "ETag").text = f'"{etag}"'
+        if checksums is not None:
+            ET.SubElement(part, "ChecksumSHA256").text = checksums[number - 1]
     body = ET.tostring(parts)
+    headers: DictType = {"Content-Type": "application/xml", "Content-MD5": str(md5sum_hash(body))}
+    if conditional:
+        headers["If-None-Match"] = "*"
     response = client._execute(
         "POST",
         bucket,
         key,
         body=body,
-        headers={
-            "Content-Type": "application/xml",
-            "Content-MD5": str(md5sum_hash(body)),
-            "If-None-Match": "*",
-        },
+        headers=headers,
         query_params={"uploadId": upload_id},
     )
     # S3 may report a failed completion inside a 200 response.
@@ -159,6 +195,7 @@ class _PartUploader:
         part_size: int,
         threads: int,
         content_md5: bool,
+        conditional: bool = True,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -167,10 +204,11 @@ class _PartUploader:
         self.part_size = part_size
         self.threads = threads
         self.content_md5 = content_md5  # object lock wants it on uploads with retention
+        self.conditional = conditional  # False only for a repair, which replaces the object
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._parts: list[Future[str]] = []
+        self._parts: list[Future[tuple[str, str]]] = []
 
     def write(self, chunk: memoryview) -> None:
         self._buffer += chunk
@@ -186,7 +224,9 @@ class _PartUploader:
         with _s3_errors(self.key):
             if self._upload_id is None:
                 data = bytes(self._buffer)
-                headers: DictType = {**self.headers, "If-None-Match": "*"}
+                headers: DictType = {**self.headers, **_checksum_headers(data)}
+                if self.conditional:
+                    headers["If-None-Match"] = "*"
                 if self.content_md5:
                     headers["Content-MD5"] = str(md5sum_hash(data))
                 result = self.client._put_object(self.bucket, self.key, data, headers)
@@ -194,8 +234,16 @@ class _PartUploader:
             if self._buffer:
                 self._send(bytes(self._buffer))
                 self._buffer.clear()
-            etags = [future.result() for future in self._parts]
-            version = _complete(self.client, self.bucket, self.key, self._upload_id, etags)
+            done = [future.result() for future in self._parts]
+            version = _complete(
+                self.client,
+                self.bucket,
+                self.key,
+                self._upload_id,
+                [etag for etag, _ in done],
+                [checksum for _, checksum in done],
+                conditional=self.conditional,
+            )
         self._close_pool()
         return version
 
@@ -210,7 +258,7 @@ class _PartUploader:
     def _send(self, data: bytes) -> None:
         if self._upload_id is None:
             self._upload_id = self.client._create_multipart_upload(
-                self.bucket, self.key, dict(self.headers)
+                self.bucket, self.key, {**self.headers, "x-amz-checksum-algorithm": "SHA256"}
             )
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="custos-s3-part")
         assert self._pool is not None
@@ -223,14 +271,15 @@ class _PartUploader:
         number = len(self._parts) + 1
         self._parts.append(self._pool.submit(self._upload_part, data, number))
 
-    def _upload_part(self, data: bytes, number: int) -> str:
+    def _upload_part(self, data: bytes, number: int) -> tuple[str, str]:
         assert self._upload_id is not None
-        headers: DictType | None = (
-            {"Content-MD5": str(md5sum_hash(data))} if self.content_md5 else None
-        )
-        return self.client._upload_part(
+        headers = _checksum_headers(data)
+        if self.content_md5:
+            headers["Content-MD5"] = str(md5sum_hash(data))
+        etag = self.client._upload_part(
             self.bucket, self.key, data, headers, self._upload_id, number
         )
+        return etag, str(headers["x-amz-checksum-sha256"])
 
     def _close_pool(self) -> None:
         if self._pool is not None:
@@ -414,7 +463,28 @@ class S3ObjectStore(ObjectStore):
     def _retain_until(self, worm: bool) -> datetime | None:
         return datetime.now(UTC) + self.retention if worm else None
 
-    def _place(self, temp: _Written, key: str, until: datetime | None) -> bool:
+    def _verify(self, temp: _Written) -> None:
+        """Read the uploaded temporary object back: its size and SHA-256 must be those read."""
+        check = MultiHasher(("sha256",))
+        with _s3_errors(temp.key):
+            response = self.client.get_object(self.bucket, temp.key, version_id=temp.version_id)
+            try:
+                while chunk := response.read(self.chunk_size):
+                    check.update(chunk)
+            finally:
+                response.close()
+                response.release_conn()
+        check_written(
+            f"upload {temp.key}",
+            temp.hasher.hexdigests(),
+            temp.hasher.size,
+            check.hexdigests(),
+            check.size,
+        )
+
+    def _place(
+        self, temp: _Written, key: str, until: datetime | None, *, conditional: bool = True
+    ) -> bool:
         """Server-side copy `temp` to `key` unless `key` exists; True if this call made it."""
         size = temp.hasher.size
         headers = self._protection_headers("application/octet-stream", until)
@@ -433,18 +503,25 @@ class S3ObjectStore(ObjectStore):
                     part_size=self.part_size,
                     threads=1,
                     content_md5=True,
+                    conditional=conditional,
                 )
                 version = sink.finish()
             else:
-                version = self._conditional_copy(temp, key, size, headers)
+                version = self._conditional_copy(temp, key, size, headers, conditional)
         except ObjectExists:
             return False
+        with _s3_errors(key):
+            placed = self.client.stat_object(self.bucket, key, version_id=version)
+        if placed.size != size:
+            raise StorageError(
+                f"{key}: server holds {placed.size} bytes after the copy, read {size}"
+            )
         if until is not None and self.object_lock:
             self._ensure_retention(key, version, until)
         return True
 
     def _conditional_copy(
-        self, temp: _Written, key: str, size: int, headers: DictType
+        self, temp: _Written, key: str, size: int, headers: DictType, conditional: bool = True
     ) -> str | None:
         client = self.client
         with _s3_errors(key):
@@ -462,7 +539,9 @@ class S3ObjectStore(ObjectStore):
                         self.bucket, key, upload_id, len(etags) + 1, copy_headers
                     )
                     etags.append(etag)
-                return _complete(client, self.bucket, key, upload_id, etags)
+                return _complete(
+                    client, self.bucket, key, upload_id, etags, conditional=conditional
+                )
             except BaseException:
                 with contextlib.suppress(*_BACKEND_ERRORS):
                     client._abort_multipart_upload(self.bucket, key, upload_id)
@@ -508,12 +587,34 @@ class S3ObjectStore(ObjectStore):
         digests = temp.hasher.hexdigests()
         key = original_key(digests["sha256"])
         try:
-            created = self._stat_object(key) is None and self._place(
-                temp, key, self._retain_until(True)
-            )
+            created = False
+            if self._stat_object(key) is None:
+                self._verify(temp)
+                created = self._place(temp, key, self._retain_until(True))
         finally:
             self._discard(temp)
         return PutResult(key, temp.hasher.size, digests, created, temp.first_chunk)
+
+    def repair(self, key: str, stream: BinaryIO, *, sha256: str, size: int) -> PutResult:
+        self._check_key(key)
+        found = self._stat_object(key)
+        before = None if found is None else self._describe(key, found)
+        temp_key = f"{INCOMING}{uuid.uuid4().hex}"
+        temp = self._write(temp_key, stream, {"Content-Type": "application/octet-stream"}, None)
+        digests = temp.hasher.hexdigests()
+        try:
+            check_written(f"repair of {key}", {"sha256": sha256}, size, digests, temp.hasher.size)
+            self._verify(temp)
+            # A new version on a versioned bucket (object lock keeps the damaged one, as
+            # it must); an overwrite on a plain bucket.
+            worm = key.startswith("originals/") or before is None or before.worm
+            until = self._retain_until(worm)
+            self._place(temp, key, until, conditional=False)
+        finally:
+            self._discard(temp)
+        if before is not None and before.legal_hold:
+            self.set_legal_hold(key, True)  # holds belong to a version: carry it over
+        return PutResult(key, temp.hasher.size, digests, True, temp.first_chunk)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         self._check_key(key)

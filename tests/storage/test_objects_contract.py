@@ -7,9 +7,12 @@ and once on a plain bucket, where Custos must enforce protection itself.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
+import resource
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from storage.errors import (
     ObjectLocked,
     ObjectNotFound,
     StorageError,
+    StoredObjectMismatch,
     TransientStorageError,
 )
 from storage.objects import open_store
@@ -356,6 +360,131 @@ def test_legal_hold_blocks_delete_until_lifted(backend: Backend) -> None:
     store.delete("held/clip")
     assert not store.exists("held/clip")
     assert list(store.list("held/")) == []
+
+
+# -- what is stored is what was read (issue 10, items 4 and 5) ------------------------------
+def _damage(backend: Backend, key: str, data: bytes) -> bytes:
+    """Rot the stored object behind the store's back; returns the damaged bytes."""
+    bad = data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:]
+    store = backend.store
+    if isinstance(store, LocalObjectStore):
+        path = store.root / key
+        path.chmod(0o644)
+        path.write_bytes(bad)
+    else:
+        assert isinstance(store, S3ObjectStore)
+        store.client.put_object(store.bucket, key, io.BytesIO(bad), len(bad))
+    return bad
+
+
+def test_repair_replaces_a_damaged_original_and_keeps_its_protection(backend: Backend) -> None:
+    store = backend.store
+    data = payload(300_000, 40)
+    sha = hashlib.sha256(data).hexdigest()
+    key = store.put_content_addressed(io.BytesIO(data)).key
+    bad = _damage(backend, key, data)
+    store.set_legal_hold(key, True)
+    # Bytes that are not the recorded ones never replace anything.
+    with pytest.raises(StoredObjectMismatch):
+        store.repair(key, io.BytesIO(data[:-1] + b"x"), sha256=sha, size=len(data))
+    with pytest.raises(StoredObjectMismatch):
+        store.repair(key, io.BytesIO(data[:-1]), sha256=sha, size=len(data))
+    assert store.get_bytes(key) == bad
+    fixed = store.repair(key, io.BytesIO(data), sha256=sha, size=len(data))
+    assert fixed.key == key and fixed.digests == expected_digests(data)
+    assert store.get_bytes(key) == data
+    info = store.stat(key)
+    assert info is not None and info.worm and info.retain_until is not None and info.legal_hold
+    with pytest.raises(ObjectLocked):
+        store.delete(key)
+    assert backend.leftovers() == []
+
+
+def test_repair_restores_a_missing_object(backend: Backend) -> None:
+    store = backend.store
+    data = payload(50_000, 41)
+    key = original_key(hashlib.sha256(data).hexdigest())
+    store.repair(key, io.BytesIO(data), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    assert store.get_bytes(key) == data
+    info = store.stat(key)
+    assert info is not None and info.worm and info.retain_until is not None
+
+
+def test_local_short_write_is_never_published(tmp_path: Path) -> None:
+    """The disk takes only part of a write (here a file-size limit): the write fails, and
+    nothing appears under the key of the bytes that were read."""
+    store = LocalObjectStore(tmp_path / "objects", chunk_size=1024 * 1024)
+    data = payload(300_000, 42)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))
+    try:
+        with pytest.raises(StorageError, match="File too large"):
+            store.put_content_addressed(io.BytesIO(data))
+        with pytest.raises(StorageError, match="File too large"):
+            store.put("derived/cut", io.BytesIO(data))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert list(store.list()) == []
+    assert list((store.root / "tmp").iterdir()) == []
+    assert store.put_content_addressed(io.BytesIO(data)).created  # and then it works
+
+
+@pytest.mark.parametrize("size", [200_000, MIN_PART + 1_000_000])
+def test_s3_upload_damaged_on_the_way_is_never_published(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Bytes changed between Custos and the server (moto checks no checksum, as a server
+    may not): the read-back of the upload finds it before anything is under `originals/`."""
+    store = make_s3_store(s3_endpoint, object_lock=True)
+    real_put = store.client._put_object
+
+    def damaging(
+        bucket: str, key: str, data: bytes, headers: Any = None, query_params: Any = None
+    ) -> Any:
+        if key.startswith(INCOMING) and len(data) > 100:
+            data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+        return real_put(bucket, key, data, headers, query_params)
+
+    monkeypatch.setattr(store.client, "_put_object", damaging)
+    data = payload(size, 43)
+    with pytest.raises(StoredObjectMismatch, match="sha256"):
+        store.put_content_addressed(io.BytesIO(data))
+    assert not store.exists(original_key(hashlib.sha256(data).hexdigest()))
+    assert list(store.list()) == []
+    monkeypatch.undo()
+    assert store.put_content_addressed(io.BytesIO(data)).created
+
+
+def test_s3_every_upload_carries_its_sha256(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that a server that checks (S3, MinIO) refuses bytes damaged on the way."""
+    store = make_s3_store(s3_endpoint, object_lock=True)
+    real = store.client._execute
+    sent: list[tuple[str, bytes, dict[str, Any]]] = []
+
+    def spy(method: str, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("body") if "body" in kwargs else (args[2] if len(args) > 2 else None)
+        query = kwargs.get("query_params") or {}
+        settings_call = {"retention", "legal-hold", "tagging"} & set(query)
+        if method == "PUT" and body and not settings_call:
+            sent.append((method, bytes(body), dict(kwargs.get("headers") or {})))
+        if method == "POST" and body and b"CompleteMultipartUpload" in bytes(body):
+            sent.append(("COMPLETE", bytes(body), {}))
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(store.client, "_execute", spy)
+    store.put_content_addressed(io.BytesIO(payload(MIN_PART + 1_000_000, 44)))  # two parts
+    store.put("derived/aa/small.bin", io.BytesIO(payload(1000, 45)))
+    uploads = [(body, headers) for method, body, headers in sent if method == "PUT"]
+    assert len(uploads) == 3
+    for body, headers in uploads:
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        assert headers["x-amz-checksum-sha256"] == digest
+    completes = [body for method, body, _ in sent if method == "COMPLETE"]
+    assert completes and b"<ChecksumSHA256>" in completes[0]
 
 
 # -- S3 only ------------------------------------------------------------------------------

@@ -5,17 +5,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.sample_dump import make_clip
-from storage.db.schema import Derivative, Job, LedgerEvent
+from storage.config import PIPELINE_STAGE_NAMES, Settings
+from storage.db.schema import Derivative, Job, LedgerEvent, Recording
 from storage.services import Services
 from tests.factories import add_recording
 from tests.workers.redis_server import RedisServer
 from workers import jobs
 from workers.embedded import EmbeddedWorkers, wait_for_jobs
-from workers.pipeline import enqueue_pipeline, reprocess
+from workers.pipeline import JobPlanner, SweepResult, enqueue_pipeline, reprocess, sweep
 from workers.runner import execute, install_services
 from workers.stages import STAGES
 
@@ -153,3 +155,84 @@ def test_ingest_refuses_to_queue_on_an_evicting_redis(tmp_path: Path) -> None:
         assert list((tmp_path / "data" / "receipts").glob("receipt-*.csv"))
     finally:
         server.kill()
+
+
+# -- every stored recording gets its jobs (issue 10, items 1 and 13) ------------------------
+def test_stage_names_known_to_settings_are_the_stages() -> None:
+    assert tuple(STAGES) == PIPELINE_STAGE_NAMES
+
+
+def test_an_unknown_stage_is_refused_when_settings_load(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown stage.*ocr"):
+        Settings(data_dir=tmp_path, pipeline_stages="normalise,ocr")
+    assert Settings(data_dir=tmp_path, pipeline_stages="").pipeline_stages == []
+
+
+class _Killed(BaseException):
+    """Stands for kill -9 between a recording's commit and its messages."""
+
+
+def test_jobs_are_written_with_the_recording_and_sent_after_the_commit(
+    make_services: object, tmp_path: Path
+) -> None:
+    svc: Services = make_services(pipeline_stages="normalise")  # type: ignore[operator]
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    for i in range(3):
+        make_clip(folder / f"BWC0042_2026110314{i:02d}00_{i:04d}.MP4", seconds=1.0, tone=300 + i)
+    planner = JobPlanner(svc)
+    callbacks = IngestCallbacks(in_transaction=planner.plan)
+
+    def killed(job_ids: list[str]) -> None:
+        raise _Killed
+
+    callbacks.after_commit = killed
+    with pytest.raises(_Killed):
+        ingest(svc, [folder], CaptureMeta(), callbacks)
+    # Killed right after the first commit: its recording has its job, never sent.
+    with svc.db.session() as session:
+        recordings = session.scalars(select(Recording)).all()
+        queued = session.scalars(select(Job)).all()
+    assert len(recordings) == 1
+    assert [(j.recording_id, j.stage, j.sent_at) for j in queued] == [
+        (recordings[0].id, "normalise", None)
+    ]
+    # The start-up sweep sends what was never sent ...
+    assert sweep(svc) == SweepResult(created=0, sent=1)
+    assert jobs.unsent(svc) == []
+    # ... and the rerun gives the other recordings theirs, in their own transactions.
+    planner = JobPlanner(svc)
+    sent: list[str] = []
+    callbacks = IngestCallbacks(in_transaction=planner.plan, after_commit=sent.extend)
+    receipt = ingest(svc, [folder], CaptureMeta(), callbacks)
+    assert [e.resumed for e in receipt.entries] == [True, False, False]
+    assert len(sent) == 2
+    with svc.db.session() as session:
+        per_recording = dict(
+            session.execute(
+                select(Recording.id, func.count(Job.id)).outerjoin(Job).group_by(Recording.id)
+            ).all()
+        )
+    assert sorted(per_recording.values()) == [1, 1, 1]
+
+
+def test_sweep_creates_the_missing_jobs_once(make_services: object) -> None:
+    svc: Services = make_services(pipeline_stages="normalise")  # type: ignore[operator]
+    video = add_recording(svc, duration_s=3.0)
+    audio = add_recording(svc, media_kind="audio")
+    add_recording(svc, media_kind="image")
+    add_recording(svc, status="unplayable")
+    add_recording(svc, disposed_at=datetime.now(UTC))
+    assert sweep(svc, send=False) == SweepResult(created=2, sent=0)
+    assert sorted(j.recording_id for j in jobs.list_jobs(svc)) == sorted([video, audio])
+    assert sweep(svc) == SweepResult(created=0, sent=2)  # the two never sent
+    assert sweep(svc) == SweepResult(created=0, sent=0)
+    # A job of the stage with other parameters counts: a changed setting reprocesses nothing.
+    with svc.db.session() as session:
+        for job in session.scalars(select(Job)):
+            job.params_hash = "0" * 64
+    assert sweep(svc) == SweepResult(created=0, sent=0)
+    nothing: Services = make_services(  # type: ignore[operator]
+        pipeline_stages="", data_dir=svc.settings.data_dir
+    )
+    assert sweep(nothing) == SweepResult(created=0, sent=0)
