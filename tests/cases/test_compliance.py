@@ -16,7 +16,7 @@ from cases.compliance import (
 )
 from cases.intervals import Interval
 from cases.links import link_manual
-from cases.tables import Link, Step
+from cases.tables import LINK_SUGGESTED, Link, Step
 from storage.db.schema import Recording
 from storage.services import Services
 from tests.cases.case_factory import add_case, add_recording, add_step, at, checklist
@@ -33,12 +33,12 @@ def link(session: Session, rec: Recording, step: Step, proves: str | None = "sce
 def test_hand_built_case_lights_and_gaps(svc: Services) -> None:
     with svc.db.session() as s:
         case = add_case(s, "ZF-2024-001")
-        s1 = add_step(s, case, "S1", "initiation", at(9, 0), at(9, 10))
+        add_step(s, case, "S1", "initiation", at(9, 0), at(9, 10))
         s2 = add_step(s, case, "S2", "on_site_inspection", at(10, 0), at(10, 30))
         s3 = add_step(s, case, "S3", "seizure", at(14, 0), at(14, 30))
         s4 = add_step(s, case, "S4", "forced_demolition", at(15, 0), at(15, 20))
         add_step(s, case, "S5", "hearing", at(16, 0), at(16, 45))
-        add_step(s, case, "S6", "disposal_of_goods", at(17, 0), at(17, 30))
+        s6 = add_step(s, case, "S6", "disposal_of_goods", at(17, 0), at(17, 30))
         s7 = add_step(s, case, "S7", "service_by_leaving", at(18, 0), at(18, 5))
         s8 = add_step(s, case, "S8", "personal_freedom", at(19, 0), at(19, 20))
 
@@ -65,8 +65,12 @@ def test_hand_built_case_lights_and_gaps(svc: Services) -> None:
         link(s, add_recording(s, start=at(19, 8, 7), seconds=713), s8)
         # A recording of the case that no step uses.
         stray = add_recording(s, start=at(20, 0), seconds=30, case_no=case.case_no)
-        # A suggestion for S1 is not counted until confirmed.
-        assert s1.id
+        # A suggestion is not counted until confirmed: this one would cover all of S6.
+        whole = add_recording(s, start=at(16, 59), seconds=32 * 60, device="DSJ-03")
+        s.add(Link(recording_id=whole.id, step_id=s6.id, status=LINK_SUGGESTED,
+                   proves="scene", basis={"overlap_s": 1800}, created_at=at(17, 40),
+                   created_by="suggester"))  # fmt: skip
+        s.flush()
 
     with svc.db.session() as s:
         report = case_compliance(s, "ZF-2024-001", RULES)
