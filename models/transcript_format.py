@@ -110,12 +110,13 @@ def to_srt(transcript: Transcript) -> str:
     lines: list[str] = []
     number = 0
     for segment in transcript.segments:
+        voice = _voice(transcript, segment.channel)
         for cue in cues(segment):
             number += 1
             lines += [
                 str(number),
                 f"{timestamp(cue.start, ',')} --> {timestamp(cue.end, ',')}",
-                cue.text,
+                f"[{voice}] {cue.text}" if voice else cue.text,
                 "",
             ]
     return "\n".join(lines)

@@ -166,3 +166,24 @@ def test_identical_consecutive_segments_are_flagged() -> None:
 def test_simplified_keeps_digits_and_latin() -> None:
     assert to_simplified("廣州市 這是123號 ABC") == "广州市 这是123号 ABC"
     assert to_simplified("电话13812345678") == "电话13812345678"
+
+
+def test_voices_heard_apart_are_labelled_in_every_format() -> None:
+    from models.transcribe import UntranscribedSpan
+
+    transcript = Transcript(
+        recording_id="r1", stream_index=0, stream_label="audio 1", status="done",
+        channels=[{"channel": 0, "label": "left"}, {"channel": 1, "label": "right"}],
+        segments=[seg(1.0, 2.0, "Who are you?", channel=0),
+                  seg(2.5, 3.5, "A witness.", channel=1)],
+        untranscribed=[UntranscribedSpan(4.0, 5.5, 1)],
+    )  # fmt: skip
+    vtt = to_webvtt(transcript)
+    assert "<v left>Who are you?" in vtt and "<v right>A witness." in vtt
+    assert "NOTE untranscribed speech on right 00:00:04.000 --> 00:00:05.500" in vtt
+    srt = to_srt(transcript)
+    assert "[left] Who are you?" in srt and "[right] A witness." in srt
+    text = to_text(transcript)
+    assert "left: Who are you?" in text and "[untranscribed speech on right: listen]" in text
+    assert text.index("A witness") < text.index("untranscribed")
+    assert json.loads(render([transcript], "json"))["segments"][1]["channel"] == 1
