@@ -7,9 +7,8 @@ from sqlalchemy.orm import Session
 
 from cases.errors import Ambiguous, NotFound
 from cases.tables import Case, Step
+from storage import lookup
 from storage.db.schema import Recording
-
-_MIN_PREFIX = 8
 
 
 def find_case(session: Session, case_no: str) -> Case:
@@ -20,26 +19,13 @@ def find_case(session: Session, case_no: str) -> Case:
 
 
 def find_recording(session: Session, ref: str) -> Recording:
-    """A recording by id, SHA-256 (or a prefix of at least 8 digits) or original file name."""
-    ref = ref.strip()
-    found = session.get(Recording, ref)
-    if found is not None:
-        return found
-    lowered = ref.lower()
-    if len(lowered) >= _MIN_PREFIX and all(c in "0123456789abcdef" for c in lowered):
-        rows = list(
-            session.scalars(select(Recording).where(Recording.sha256.startswith(lowered)).limit(2))
-        )
-        if len(rows) == 1:
-            return rows[0]
-        if len(rows) > 1:
-            raise Ambiguous(f"digest prefix {ref!r} matches several recordings")
-    rows = list(session.scalars(select(Recording).where(Recording.original_name == ref).limit(2)))
-    if len(rows) == 1:
-        return rows[0]
-    if len(rows) > 1:
-        raise Ambiguous(f"several recordings are named {ref!r}; use the id or digest")
-    raise NotFound(f"no recording {ref!r} (give its id, SHA-256 or file name)")
+    """A recording by the names people use (see `storage.lookup.find_recording`)."""
+    try:
+        return lookup.find_recording(session, ref)
+    except lookup.AmbiguousRecording as exc:
+        raise Ambiguous(str(exc)) from exc
+    except lookup.NoSuchRecording as exc:
+        raise NotFound(str(exc)) from exc
 
 
 def find_step(session: Session, ref: str, case_no: str | None = None) -> Step:

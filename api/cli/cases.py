@@ -14,14 +14,14 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cli.common import console, fail, print_json, services
+from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
 from cases.charts import write_outputs
 from cases.compliance import CaseCompliance, case_compliance, case_to_json
 from cases.errors import CasesError
 from cases.importer import import_file
 from cases.kinds import Checklist, load_checklist
 from cases.links import decide, link_manual, resolve_range, suggest
-from cases.repo import find_case, find_recording, find_step
+from cases.repo import find_case, find_step
 from cases.retention import (
     DisposalOutcome,
     assess_all,
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
     @case_app.command("link")
     def link_cmd(
-        recording: Annotated[str, typer.Argument(help="recording id, SHA-256 or file name")],
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         step: Annotated[str, typer.Option("--step", help="step id, KEY or CASE_NO:KEY")],
         case_no: Annotated[str | None, typer.Option("--case", help="case of the step")] = None,
         start: Annotated[
@@ -338,7 +338,7 @@ def register(app: typer.Typer) -> None:
 
     @retention_app.command("dispose")
     def dispose_cmd(
-        recording: str,
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         approved_by: Annotated[str, typer.Option("--approved-by", help="the approving person")],
         reason: Annotated[str, typer.Option("--reason")],
         policy: PolicyOpt = None,
@@ -396,7 +396,7 @@ def register(app: typer.Typer) -> None:
 def _hold_command(hold_app: typer.Typer, on: bool, verb: str) -> None:
     @hold_app.command(verb)
     def hold_cmd(
-        recording: str,
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         reason: Annotated[str | None, typer.Option("--reason")] = None,
     ) -> None:
         with _guard(), services() as svc:

@@ -10,8 +10,11 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.orm import Session
 
+from storage import lookup
 from storage.config import ENV_PREFIX, ConfigError
+from storage.db.schema import Recording
 from storage.services import Services
 
 console = Console()
@@ -47,6 +50,22 @@ def services(*, create_key: bool = True) -> Iterator[Services]:
         yield svc
     finally:
         svc.close()
+
+
+def find_recording(session: Session, ref: str) -> Recording:
+    """The recording `ref` names, for every command alike (`storage.lookup`).
+
+    No match: exit 1; several matches: the candidates on one line, exit 2.
+    """
+    try:
+        return lookup.find_recording(session, ref)
+    except lookup.AmbiguousRecording as exc:
+        fail(str(exc), 2)
+    except lookup.NoSuchRecording as exc:
+        fail(str(exc), 1)
+
+
+RECORDING_HELP = "recording: id, SHA-256 (or 6+ characters of either) or file name"
 
 
 def print_json(value: Any) -> None:

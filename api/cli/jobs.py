@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from api.cli import common
-from api.cli.common import console, fail, print_json, services
+from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
 from storage.services import Services
 
 
@@ -171,15 +171,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("reprocess")
     def reprocess_cmd(
-        recording: Annotated[str, typer.Argument(help="recording id")],
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         stage: Annotated[str, typer.Option(help="stage to run again")],
     ) -> None:
         """Force a stage to run again for one recording."""
-        from workers.pipeline import reprocess
+        with services() as svc:  # settings checked before the broker module loads
+            from workers.pipeline import reprocess
 
-        with services() as svc:
+            with svc.db.session() as session:
+                rec_id = find_recording(session, recording).id
             try:
-                job = reprocess(svc, recording, stage)
+                job = reprocess(svc, rec_id, stage)
             except (LookupError, ValueError) as exc:
                 fail(str(exc), 2)
         console.print(f"job {job.id} queued ({stage})")

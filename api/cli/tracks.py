@@ -6,25 +6,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api.cli.common import console, fail, print_json, services
+from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
 from models.tracks_store import StoredRun, load_run
 from storage.db.schema import Recording
-
-
-def _find_recording(session: Session, ref: str) -> Recording | None:
-    found = session.get(Recording, ref)
-    if isinstance(found, Recording):
-        return found
-    if len(ref) >= 8:
-        matches = list(
-            session.scalars(select(Recording).where(Recording.sha256.startswith(ref.lower())))
-        )
-        if len(matches) == 1:
-            return matches[0]
-    return None
 
 
 def _as_json(recording: Recording, run: StoredRun) -> dict[str, Any]:
@@ -65,16 +50,14 @@ def _as_json(recording: Recording, run: StoredRun) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     @app.command("tracks")
     def tracks(
-        recording: Annotated[str, typer.Argument(help="recording id or SHA-256 (prefix)")],
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         json_out: Annotated[
             bool, typer.Option("--json", help="full tracks with keyframes")
         ] = False,
     ) -> None:
         """List the faces and other privacy regions tracked in a recording."""
         with services() as svc, svc.db.session() as session:
-            found = _find_recording(session, recording)
-            if found is None:
-                fail(f"no recording {recording}")
+            found = find_recording(session, recording)
             run = load_run(session, found.id)
         if run is None:
             fail(f"recording {found.id} has not been through detection yet")

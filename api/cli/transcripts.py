@@ -10,11 +10,18 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
-from api.cli.common import console, err_console, fail, print_json, services
-from storage.db.schema import Recording
+from api.cli.common import (
+    RECORDING_HELP,
+    console,
+    err_console,
+    fail,
+    find_recording,
+    print_json,
+    services,
+)
+
+__all__ = ["find_recording", "register"]  # find_recording: imported by other commands
 
 
 class TranscriptFormat(StrEnum):
@@ -22,27 +29,6 @@ class TranscriptFormat(StrEnum):
     srt = "srt"
     txt = "txt"
     json = "json"
-
-
-def find_recording(session: Session, ref: str) -> Recording:
-    """A recording by id, SHA-256, or an unambiguous prefix (6+ characters) of either."""
-    exact = session.get(Recording, ref)
-    if exact is not None:
-        return exact
-    if len(ref) < 6:
-        fail(f"no recording {ref!r} (give an id, a SHA-256 or 6+ characters of one)")
-    found = list(
-        session.scalars(
-            select(Recording)
-            .where(or_(Recording.id.startswith(ref), Recording.sha256.startswith(ref.lower())))
-            .limit(2)
-        )
-    )
-    if not found:
-        fail(f"no recording {ref!r}")
-    if len(found) > 1:
-        fail(f"{ref!r} names more than one recording; give more characters")
-    return found[0]
 
 
 def _fmt_time(seconds: float) -> str:
@@ -54,7 +40,7 @@ def _fmt_time(seconds: float) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("transcript")
     def transcript(
-        recording: Annotated[str, typer.Argument(help="recording id or SHA-256 (or a prefix)")],
+        recording: Annotated[str, typer.Argument(help=RECORDING_HELP)],
         fmt: Annotated[
             TranscriptFormat, typer.Option("--format", "-f", help="output format")
         ] = TranscriptFormat.txt,
