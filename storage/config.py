@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     local_timezone: str | None = None
     read_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     ingest_readers: int = Field(default=2, ge=1)  # files read (hashed, stored) at once
+    max_upload_bytes: int = Field(default=256 * 1024**3, ge=0)  # one tus upload, at most
 
     # --- queue / workers ----------------------------------------------------
     redis_url: str | None = None  # unset: embedded in-process workers

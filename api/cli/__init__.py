@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from api.cli import cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts
+from api.cli import serve as serve_cli
+from api.cli import users as users_cli
 
 app = typer.Typer(
     name="custos",
@@ -14,4 +16,6 @@ app = typer.Typer(
 )
 
 for _module in (cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts):
+    _module.register(app)
+for _module in (serve_cli, users_cli):
     _module.register(app)

@@ -1,0 +1,98 @@
+"""One recording: its metadata, its media (HTTP range requests) and its transcript."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response, StreamingResponse
+
+from api.deps import CurrentUser, UserSvc
+from api.schemas import RecordingOut
+from api.services import access
+from api.services.media import media_object, parse_range, stream_bytes
+from api.services.transcripts import FORMAT_TYPES, render_transcript
+
+router = APIRouter(prefix="/api/recordings", tags=["recordings"])
+
+
+class MediaKind(StrEnum):
+    mezzanine = "mezzanine"
+    proxy = "proxy"
+    audio = "audio"
+    poster = "poster"
+    sprite = "sprite"
+    original = "original"
+
+
+class TranscriptFormat(StrEnum):
+    vtt = "vtt"
+    srt = "srt"
+    txt = "txt"
+    json = "json"
+
+
+@router.get("/{recording_id}", responses={404: {}})
+def show(recording_id: str, svc: UserSvc, user: CurrentUser) -> RecordingOut:
+    rec = access.visible_recording(svc, user, recording_id, "recording")
+    access.require(user, "case.read")
+    return RecordingOut.of(rec)
+
+
+_MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    206: {"description": "Partial content"},
+    404: {},
+    416: {},
+}
+
+
+@router.get("/{recording_id}/media/{kind}", response_class=Response, responses=_MEDIA_RESPONSES)
+def media(
+    recording_id: str,
+    kind: MediaKind,
+    svc: UserSvc,
+    user: CurrentUser,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    rec = access.visible_recording(svc, user, recording_id, f"media.{kind.value}")
+    access.require(user, "media.original" if kind is MediaKind.original else "media.read")
+    obj = media_object(svc, rec, kind.value)
+    wanted = parse_range(range_header, obj.size)
+    start, end = (wanted.start, wanted.end) if wanted else (0, obj.size)
+    access.retrieved(
+        svc,
+        user,
+        f"media.{kind.value}",
+        rec.id,
+        case_no=rec.case_no,
+        range_=f"bytes={start}-{end - 1}" if wanted else "whole",
+        key=obj.key,
+    )
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
+    if wanted is not None:
+        headers["Content-Range"] = wanted.content_range(obj.size)
+    return StreamingResponse(
+        stream_bytes(svc, obj.key, start, end),
+        status_code=206 if wanted else 200,
+        media_type=obj.content_type,
+        headers=headers,
+    )
+
+
+@router.get("/{recording_id}/transcript", response_class=Response, responses={404: {}})
+def transcript(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    format: TranscriptFormat = TranscriptFormat.vtt,  # noqa: A002 - the query's name
+    stream: Annotated[int | None, Query(description="audio stream index")] = None,
+) -> Response:
+    rec = access.visible_recording(svc, user, recording_id, "transcript")
+    access.require(user, "media.read")
+    body = render_transcript(svc, rec.id, format.value, stream)
+    access.retrieved(
+        svc, user, "transcript", rec.id, case_no=rec.case_no, format=format.value, stream=stream
+    )
+    return Response(body, media_type=FORMAT_TYPES[format.value])

@@ -1,0 +1,1 @@
+"""Service functions behind the HTTP routes and the CLI; routes and commands stay thin."""
