@@ -56,8 +56,8 @@ def test_whole_media_kinds_and_types(world: World) -> None:
 
 
 def test_range_past_the_end_is_416(world: World) -> None:
-    r = world.client.get(f"/api/recordings/{world.own_rec}/media/proxy",
-                         headers={**world.auth("reviewer"), "Range": "bytes=99999999-"})  # fmt: skip
+    headers = {**world.auth("reviewer"), "Range": "bytes=99999999-"}
+    r = world.client.get(f"/api/recordings/{world.own_rec}/media/proxy", headers=headers)
     assert r.status_code == 416
     assert r.headers["content-range"] == f"bytes */{len(world.media['proxy'])}"
 
@@ -71,8 +71,12 @@ def test_original_only_for_allowed_roles(world: World) -> None:
 
 def test_outsider_gets_404_and_auditor_sees_the_attempt(world: World) -> None:
     c = world.client
-    for url in (f"/api/recordings/{world.own_rec}", f"/api/recordings/{world.own_rec}/media/proxy",
-                f"/api/recordings/{world.own_rec}/transcript", f"/api/cases/{OWN}/recordings"):
+    for url in (
+        f"/api/recordings/{world.own_rec}",
+        f"/api/recordings/{world.own_rec}/media/proxy",
+        f"/api/recordings/{world.own_rec}/transcript",
+        f"/api/cases/{OWN}/recordings",
+    ):
         r = c.get(url, headers=world.auth("outsider"))
         assert r.status_code == 404, url
         assert r.headers["content-type"] == "application/problem+json"
