@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CUSTOS_"
@@ -27,6 +27,10 @@ PIPELINE_STAGE_NAMES = ("normalise", "transcribe", "detect")
 
 class ConfigError(ValueError):
     """A setting is missing, malformed or unknown."""
+
+
+class ServiceUnreachable(ConfigError):
+    """A configured service (database, object store, queue) does not answer as set up."""
 
 
 def _default_actor() -> str:
@@ -46,7 +50,7 @@ class Settings(BaseSettings):
     objects_dir: Path | None = None  # default: data_dir/objects
 
     # --- S3 / MinIO ----------------------------------------------------------
-    s3_endpoint: str = "127.0.0.1:9000"
+    s3_endpoint: str | None = None  # HOST:PORT; required with object_store=s3
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_bucket: str = "custos"
@@ -54,7 +58,7 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_part_size: int = Field(default=64 * 1024 * 1024, ge=5 * 1024 * 1024)  # S3's minimum
     s3_object_lock: bool = True  # create/require the bucket with object lock (WORM originals)
-    retention_days: int = 3650  # object-lock retention applied to originals
+    retention_days: int = Field(default=3650, ge=0)  # object-lock retention applied to originals
     retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
 
     # --- custody ledger -----------------------------------------------------
@@ -75,15 +79,17 @@ class Settings(BaseSettings):
 
     # --- queue / workers ----------------------------------------------------
     redis_url: str | None = None  # unset: embedded in-process workers
-    worker_heartbeat_s: float = 30.0  # a job whose heartbeat is older than 2x this is taken over
-    redis_maintenance_chance: int = 1000  # per million broker calls: requeue dead workers' messages
-    job_max_retries: int = 5
+    # A job whose heartbeat is older than 2x this is taken over.
+    worker_heartbeat_s: float = Field(default=30.0, gt=0)
+    # Per million broker calls: requeue dead workers' messages.
+    redis_maintenance_chance: int = Field(default=1000, ge=0, le=1_000_000)
+    job_max_retries: int = Field(default=5, ge=0)
     pipeline_stages: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["normalise", "transcribe", "detect"]
     )  # which stages ingest queues, e.g. "normalise,transcribe" on a host without detection
-    ffmpeg_timeout_factor: float = 4.0  # x media duration, plus ffmpeg_timeout_base_s
-    ffmpeg_timeout_base_s: float = 120.0
-    proxy_height: int = 360
+    ffmpeg_timeout_factor: float = Field(default=4.0, gt=0)  # x duration, plus the base
+    ffmpeg_timeout_base_s: float = Field(default=120.0, gt=0)
+    proxy_height: int = Field(default=360, gt=0)
 
     # --- models -------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -92,6 +98,63 @@ class Settings(BaseSettings):
     face_detector: Literal["centerface", "yolo"] = "centerface"
     yolo_weights: Path | None = None
     yolo_class_map: str | None = None  # "0:person,2:plate" or a YAML file path
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _usable_data_dir(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            # Path("") is the current folder: an archive would be written wherever one stands.
+            raise ValueError("is empty; set it to the archive folder, e.g. /srv/custos")
+        if isinstance(value, str | Path) and Path(value).exists() and not Path(value).is_dir():
+            raise ValueError("names a file, not a folder; set it to the archive folder")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _known_database(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError(
+                "is not a database URL; use sqlite:////PATH/custos.db or "
+                "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+            )
+        scheme = scheme.lower()
+        if scheme == "postgres":  # the common short form (Heroku, libpq, docker images)
+            scheme = "postgresql"
+        if scheme not in ("sqlite", "postgresql", "postgresql+psycopg"):
+            raise ValueError(
+                f"{scheme}:// databases are not supported; use sqlite:////PATH/custos.db "
+                "or postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+            )
+        return f"{scheme}://{rest}"
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_scheme(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not value.lower().startswith(
+                ("redis://", "rediss://", "unix://")
+            ):
+                raise ValueError(
+                    "is not a Redis URL; use redis://HOST:6379/0 (rediss:// for TLS), "
+                    "or unset it for embedded workers"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _s3_needs_endpoint(self) -> Settings:
+        if self.object_store == "s3" and not self.s3_endpoint:
+            raise ValueError(
+                "CUSTOS_OBJECT_STORE=s3 needs CUSTOS_S3_ENDPOINT (HOST:PORT of the MinIO/S3 "
+                "server, e.g. minio.example:9000); or set CUSTOS_OBJECT_STORE=local"
+            )
+        return self
 
     @field_validator("digests", mode="before")
     @classmethod

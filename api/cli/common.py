@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -33,10 +34,27 @@ def config_problem(exc: ConfigError | ValidationError) -> str:
         return str(exc)
     problems = []
     for error in exc.errors():
-        name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{name}: {message}")
+        if not error["loc"]:  # a check across settings names its variables itself
+            problems.append(message)
+            continue
+        field = str(error["loc"][0])
+        name = ENV_PREFIX + field.upper()
+        value = error.get("input")
+        if field in _SECRET_FIELDS:
+            shown = "(hidden)"
+        elif isinstance(value, str) and field.endswith("_url"):
+            shown = repr(re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", value))
+        elif isinstance(value, str | int | float):
+            shown = repr(str(value))
+        else:
+            shown = ""
+        problems.append(f"{name}={shown}: {message}" if shown else f"{name}: {message}")
     return "; ".join(problems) or str(exc)
+
+
+# Settings whose values are never printed.
+_SECRET_FIELDS = frozenset({"s3_secret_key", "s3_access_key", "ledger_key_passphrase"})
 
 
 @contextlib.contextmanager

@@ -349,6 +349,8 @@ class S3ObjectStore(ObjectStore):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ObjectStore:
+        if not settings.s3_endpoint:
+            raise ValueError("CUSTOS_S3_ENDPOINT is unset")
         client = Minio(
             settings.s3_endpoint,
             access_key=settings.s3_access_key or None,
