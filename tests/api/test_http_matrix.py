@@ -1,0 +1,138 @@
+"""Authorization matrix from the OpenAPI schema: every route x every role x own case /
+other case, and anonymous. A route added without a rule here fails the suite."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from api.services.users import ROLES
+from tests.api.http_world import OTHER, OWN, World, build_world, open_services
+
+ALL = frozenset(ROLES)
+ALL_CASES = frozenset({"auditor", "admin"})
+MEDIA = frozenset({"case_officer", "reviewer", "disclosure_officer", "auditor", "admin"})
+UPLOAD = frozenset({"technician", "case_officer", "admin"})
+AUDIT = ALL_CASES
+PUBLIC = "public"
+# (method, path) -> (roles allowed, scoped: the record's case decides, success status)
+RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
+    ("GET", "/healthz"): (PUBLIC, False, 200),
+    ("GET", "/readyz"): (PUBLIC, False, 200),
+    ("GET", "/metrics"): (PUBLIC, False, 200),
+    ("POST", "/api/auth/token"): (PUBLIC, False, 422),  # no form: nothing to check yet
+    ("GET", "/api/users/me"): (ALL, False, 200),
+    ("GET", "/api/cases"): (ALL, False, 200),
+    ("GET", "/api/cases/{case_no}/recordings"): (ALL, True, 200),
+    ("GET", "/api/cases/{case_no}/compliance"): (ALL, True, 200),
+    ("GET", "/api/recordings/{recording_id}"): (ALL, True, 200),
+    ("GET", "/api/recordings/{recording_id}/media/{kind}"): (MEDIA, True, 206),
+    ("GET", "/api/recordings/{recording_id}/transcript"): (MEDIA, True, 200),
+    ("GET", "/api/search"): (MEDIA, True, 200),
+    ("GET", "/api/audit/access"): (AUDIT, False, 200),
+    ("GET", "/api/ledger/verify"): (AUDIT, False, 200),
+    ("OPTIONS", "/api/uploads/"): (PUBLIC, False, 204),
+    ("POST", "/api/uploads/"): (UPLOAD, True, 201),
+    ("HEAD", "/api/uploads/{upload_id}"): (UPLOAD, True, 200),
+    ("PATCH", "/api/uploads/{upload_id}"): (UPLOAD, True, 204),
+    ("DELETE", "/api/uploads/{upload_id}"): (UPLOAD, True, 204),
+    ("GET", "/api/uploads/{upload_id}"): (UPLOAD, True, 200),
+    ("GET", "/api/uploads/batches/{batch}"): (ALL, False, 200),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    svc = open_services(tmp_path_factory.mktemp("matrix") / "data")
+    try:
+        yield from build_world(svc)
+    finally:
+        svc.close()
+
+
+def _operations(world: World) -> set[tuple[str, str]]:
+    schema = world.client.get("/openapi.json").json()
+    return {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+
+
+def test_every_route_has_a_rule(world: World) -> None:
+    assert _operations(world) == set(RULES)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _new_upload(world: World, owner: str, case: str = OWN) -> str:
+    meta = f"filename {_b64('x.bin')},case {_b64(case)}"
+    r = world.client.post("/api/uploads/", headers={**world.auth(owner), "Tus-Resumable": "1.0.0",
+                          "Upload-Length": "10", "Upload-Metadata": meta})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def _call(world: World, method: str, path: str, who: str | None, scope: str) -> httpx.Response:
+    case = OWN if scope == "own" else OTHER
+    rec = world.own_rec if scope == "own" else world.other_rec
+    headers = {"Tus-Resumable": "1.0.0", "Range": "bytes=0-9"}
+    if who is not None:
+        headers.update(world.auth(who))
+    url = path.replace("{case_no}", case).replace("{recording_id}", rec)
+    url = url.replace("{kind}", "mezzanine").replace("{batch}", "b1")
+    if "{upload_id}" in url:
+        # own: the caller's upload (for a role that cannot upload: the technician's);
+        # other: somebody else's upload
+        owner = who if who in UPLOAD and scope == "own" else "technician"
+        if scope == "other":
+            owner = "case_officer" if who != "case_officer" else "technician"
+        url = url.replace("{upload_id}", _new_upload(world, owner))
+    params: dict[str, str] = {}
+    if path == "/api/search":
+        params = {"q": "horizon", "case": case}
+    if method == "POST" and path == "/api/uploads/":
+        meta = f"case {base64.b64encode(case.encode()).decode()}"
+        headers.update({"Upload-Length": "10", "Upload-Metadata": meta})
+    if method == "PATCH":
+        headers.update({"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+        return world.client.request(method, url, headers=headers, content=b"abc")
+    return world.client.request(method, url, headers=headers, params=params)
+
+
+def _expected(route: tuple[str, str], who: str | None, scope: str) -> int:
+    roles, scoped, ok = RULES[route]
+    if roles == PUBLIC:
+        return ok
+    if who is None:
+        return 401
+    assert isinstance(roles, frozenset)
+    if route == ("POST", "/api/uploads/"):
+        # refused, not hidden: only a case the caller may write to (admin: any)
+        writes = who in UPLOAD and (scope == "own" or who == "admin")
+        return ok if writes else 403
+    if "{upload_id}" in route[1]:
+        # an upload exists only for its owner (and admin); see _call for who owns which
+        return ok if who == "admin" or (scope == "own" and who in UPLOAD) else 404
+    if scoped and scope == "other" and who not in ALL_CASES:
+        return 404
+    return ok if who in roles else 403
+
+
+@pytest.mark.parametrize("route", sorted(RULES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_matrix(world: World, route: tuple[str, str]) -> None:
+    method, path = route
+    rule = RULES[route]
+    failures = []
+    for who in (None, *ROLES):
+        for scope in ("own", "other"):
+            if who is None and scope == "other":
+                continue
+            if rule[0] == PUBLIC and who is not None:
+                continue
+            want = _expected(route, who, scope)
+            got = _call(world, method, path, who, scope).status_code
+            if got != want:
+                failures.append(f"{who or 'anonymous'}/{scope}: {got} (expected {want})")
+    assert not failures, failures
