@@ -383,6 +383,12 @@ def set_hold(
     """Place or lift a legal hold on the original, in the store and in the database."""
     if rec.disposed_at is not None:
         raise CasesError(f"{rec.original_name} was disposed of at {iso(rec.disposed_at)}")
+    if bool(rec.legal_hold) == on:
+        raise CasesError(
+            f"{rec.original_name} is already under legal hold; nothing changed"
+            if on
+            else f"{rec.original_name} has no legal hold to lift; nothing changed"
+        )
     try:
         store.set_legal_hold(rec.object_key, on)
     except ObjectNotFound as exc:

@@ -350,7 +350,7 @@ class Ingestor:
 
         rec, job_ids = self.svc.db.run(work)
         self.cb.after_commit(job_ids)
-        entry = self._entry(path, earlier.status, earlier.reason, rec)
+        entry = self._entry(path, earlier.status, _join(earlier.reason, self._kept(rec)), rec)
         entry.resumed = True
         return entry
 
@@ -453,10 +453,21 @@ class Ingestor:
         )
         return self.cb.in_transaction(session, rec)
 
+    def _kept(self, rec: Recording) -> str | None:
+        """Stored once, a recording keeps the case it came with: say so, never drop --case."""
+        asked = self.meta.case_no
+        if not asked or asked == rec.case_no:
+            return None
+        kept = f"case {rec.case_no}" if rec.case_no else "no case"
+        return (
+            f"it keeps {kept}, not {asked}: to use it in {asked} too, run "
+            f"`custos case link {rec.id[:8]} --step {asked}:STEP`"
+        )
+
     def _duplicate(
         self, path: Path, st: os.stat_result, rec: Recording, put: PutResult, *, race: bool = False
     ) -> ReceiptEntry:
-        reason = f"same bytes as recording {rec.id} ({rec.original_name})"
+        reason = _join(f"same bytes as recording {rec.id} ({rec.original_name})", self._kept(rec))
         # A second copy is the moment to check the first: if it has rotted, this one is good.
         repair = None if race or rec.disposed_at is not None else self._check_copy(path, rec, put)
         if repair is not None:
@@ -631,3 +642,7 @@ def ingest(
     receipt = Ingestor(svc, meta, callbacks).run(paths)
     receipt.write(svc.settings.data_dir / "receipts")
     return receipt
+
+
+def _join(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None

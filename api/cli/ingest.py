@@ -189,5 +189,12 @@ def register(app: typer.Typer) -> None:
                     f"[bold red]FIXITY FAILURE[/] {bad.recording_id} {bad.key}: {bad.problem}"
                 )
             console.print(f"checked {report.checked} originals, {len(report.failures)} failures")
+            if report.checked == 0 and not report.failures:
+                err_console.print(
+                    f"[yellow]the archive at {svc.settings.data_dir.resolve()} holds no "
+                    "originals:[/] it is new or empty. If you expected recordings here, "
+                    "check CUSTOS_DATA_DIR (and CUSTOS_DATABASE_URL)",
+                    soft_wrap=True,
+                )
         if report.failures:
             raise typer.Exit(1)

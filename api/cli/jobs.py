@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -13,6 +14,9 @@ from rich.table import Table
 from api.cli import common
 from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
 from storage.services import Services
+
+# `jobs --wait` on Redis says so when no worker has taken a job for this long.
+NO_WORKER_HINT_S = 20.0
 
 
 def _table(svc: Services) -> Table:
@@ -91,8 +95,25 @@ def register(app: typer.Typer) -> None:
                     transient=json_out,
                 )
 
+                started = time.monotonic()
+                hinted = False
+
                 def tick() -> None:
+                    nonlocal hinted
                     live.update(_table(svc))
+                    if hinted or not svc.settings.redis_url:
+                        return
+                    if time.monotonic() - started < NO_WORKER_HINT_S:
+                        return
+                    waiting = jobs.list_jobs(svc, jobs.UNFINISHED)
+                    if waiting and not any(v.status == jobs.RUNNING for v in waiting):
+                        hinted = True
+                        live.console.print(
+                            f"[yellow]no worker has started a job in {NO_WORKER_HINT_S:.0f} s:[/] "
+                            "with CUSTOS_REDIS_URL set, jobs run only where `custos worker` "
+                            "runs against the same Redis and database; start one (or unset "
+                            "CUSTOS_REDIS_URL to process inside `custos jobs --wait`)"
+                        )
 
                 with live:
                     if svc.settings.redis_url:

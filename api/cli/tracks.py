@@ -59,6 +59,11 @@ def register(app: typer.Typer) -> None:
         with services() as svc, svc.db.session() as session:
             found = find_recording(session, recording)
             run = load_run(session, found.id)
+        if run is None and found.media_kind != "video":
+            fail(
+                f"recording {found.id} ({found.original_name}) is {found.media_kind}, "
+                "not video: detection and tracking apply to video only"
+            )
         if run is None:
             fail(f"recording {found.id} has not been through detection yet")
         if json_out:
