@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 
 from api import problems
 from api.metrics import Metrics
-from api.routes import audit, auth, cases, health, recordings, search, uploads
+from api.routes import audit, auth, cases, health, recordings, search, uploads, web
 from api.services.uploads import Uploads
 from api.services.users import LoginThrottle
 from storage.services import Services
@@ -79,6 +80,7 @@ def create_app(
                 method=request.method, route=_route_template(request), status=str(status)
             ).observe(time.perf_counter() - started)
 
-    for module in (health, auth, cases, recordings, search, audit, uploads):
+    for module in (health, auth, cases, recordings, search, audit, uploads, web):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(web.WEB_DIR / "static")), name="static")
     return app

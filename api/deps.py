@@ -9,6 +9,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from api.metrics import Metrics
+from api.services.sessions import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    csrf_matches,
+    session_user,
+)
 from api.services.uploads import Uploads
 from api.services.users import LoginThrottle, User, user_for_token
 from storage.services import Services
@@ -42,9 +50,20 @@ Throttle = Annotated[LoginThrottle, Depends(get_throttle)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def current_user(svc: Svc, token: Annotated[str | None, Depends(bearer)]) -> User:
-    """The caller named by a live bearer token; 401 otherwise."""
-    user = user_for_token(svc, token) if token else None
+def current_user(request: Request, svc: Svc, token: Annotated[str | None, Depends(bearer)]) -> User:
+    """The caller named by a live bearer token or web session cookie; 401 otherwise.
+
+    A bearer token, when sent, decides alone. A request that relies on the session cookie
+    and changes state must repeat the CSRF cookie in the `X-CSRF-Token` header (403).
+    """
+    if token:
+        user = user_for_token(svc, token)
+    else:
+        user = session_user(svc, request.cookies.get(SESSION_COOKIE))
+        if user is not None and request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER)
+            if not csrf_matches(request.cookies.get(CSRF_COOKIE), sent):
+                raise HTTPException(403, "the CSRF token is missing or does not match")
     if user is None:
         raise HTTPException(
             status_code=401,

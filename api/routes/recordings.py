@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field, model_validator
 
 from api.deps import CurrentUser, UserSvc
 from api.schemas import RecordingOut
@@ -96,3 +97,50 @@ def transcript(
         svc, user, "transcript", rec.id, case_no=rec.case_no, format=format.value, stream=stream
     )
     return Response(body, media_type=FORMAT_TYPES[format.value])
+
+
+class PlayedRange(BaseModel):
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def ordered(self) -> PlayedRange:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class PlayedIn(BaseModel):
+    """Ranges of the recording played in the browser (seconds of media time)."""
+
+    ranges: list[PlayedRange] = Field(default_factory=list, max_length=1000)
+    stream: int | None = None
+    kind: MediaKind = MediaKind.mezzanine
+
+
+@router.post("/{recording_id}/played", status_code=204, responses={404: {}})
+def played(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[PlayedIn | None, Body()] = None,
+) -> Response:
+    """Ledger `access.played`: which ranges of the recording the caller watched."""
+    rec = access.visible_recording(svc, user, recording_id, "played")
+    access.require(user, "media.read")
+    ranges = body.ranges if body else []
+    if ranges:
+        assert body is not None
+        text = ",".join(f"{r.start:.2f}-{r.end:.2f}" for r in ranges)
+        access.retrieved(
+            svc,
+            user,
+            "played",
+            rec.id,
+            case_no=rec.case_no,
+            range_=f"seconds={text}",
+            kind=body.kind.value,
+            stream=body.stream,
+            seconds=round(sum(r.end - r.start for r in ranges), 3),
+        )
+    return Response(status_code=204)

@@ -249,6 +249,19 @@ def user_for_token(svc: Services, token: str) -> User | None:
         return _to_user(session, row)
 
 
+def revoke_token(svc: Services, token: str) -> bool:
+    """Revoke one token (a bearer token or a web session); False when it was not live."""
+
+    def run(session: Session) -> bool:
+        found = session.get(TokenRow, token_digest(token))
+        if found is None or found.revoked:
+            return False
+        found.revoked = True
+        return True
+
+    return svc.db.run(run)
+
+
 class LoginThrottle:
     """At most `max_failures` failed logins per (user, address) in `window_s` seconds."""
 

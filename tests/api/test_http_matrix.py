@@ -31,6 +31,7 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("GET", "/api/recordings/{recording_id}"): (ALL, True, 200),
     ("GET", "/api/recordings/{recording_id}/media/{kind}"): (MEDIA, True, 206),
     ("GET", "/api/recordings/{recording_id}/transcript"): (MEDIA, True, 200),
+    ("POST", "/api/recordings/{recording_id}/played"): (MEDIA, True, 204),
     ("GET", "/api/search"): (MEDIA, True, 200),
     ("GET", "/api/audit/access"): (AUDIT, False, 200),
     ("GET", "/api/ledger/verify"): (AUDIT, False, 200),
