@@ -1,0 +1,238 @@
+"""The web UI in real headless Chromium (Playwright) against the real app under uvicorn, over
+a recording that was really ingested, normalised and transcribed: login (and a wrong
+password), the case page's lights, the clip view (words with times, click to seek, the
+highlight follows playback, played ranges ledgered), 404 for a user without the case, and
+the Chinese switch. Each step saves a screenshot under the test's temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.services.access import access_events
+from api.services.users import add_user, grant
+from cases.tables import Case, Step
+from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
+from ingest.normalise import NormaliseParams, run_normalise
+from models.transcribe_stage import TranscribeParams, run_transcribe
+from storage.services import Services
+from tests.api.http_world import PASSWORD, open_services
+from tests.needs import unavailable
+
+CASE, OTHER = "WEB-1", "WEB-2"
+GRID = Path(__file__).resolve().parents[3] / "shared" / "media" / "av" / "grid_bbaf2n.mpg"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Site:
+    svc: Services
+    url: str
+    rec: str
+    shots: Path
+
+
+def _prepare(svc: Services) -> str:
+    if not GRID.exists():
+        unavailable(f"shared media not present: {GRID}")
+    now = datetime.now(UTC)
+    ids: list[str] = []
+    ingest(svc, [GRID], CaptureMeta(case_no=CASE), IngestCallbacks(on_new_recording=ids.append))
+    assert len(ids) == 1
+    run_normalise(svc, ids[0], NormaliseParams.from_settings(svc.settings), lambda _: None)
+    run_transcribe(svc, ids[0], TranscribeParams(), lambda _: None)
+
+    def cases(session: Any) -> None:
+        for no in (CASE, OTHER):
+            session.add(Case(case_no=no, title=f"title {no}", opened_at=now - timedelta(days=1),
+                             created_at=now, created_by="tester"))  # fmt: skip
+        session.flush()
+        case = session.query(Case).filter_by(case_no=CASE).one()
+        session.add(Step(case_id=case.id, key="S1", kind="on_site_inspection",
+                         title="inspection", start_at=now - timedelta(hours=2),
+                         end_at=now - timedelta(hours=1), officers=[], devices=[]))  # fmt: skip
+
+    svc.db.run(cases)
+    add_user(svc, "reviewer", "reviewer", PASSWORD)
+    grant(svc, "reviewer", CASE)
+    add_user(svc, "outsider", "reviewer", PASSWORD)
+    grant(svc, "outsider", OTHER)
+    return ids[0]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("webui")
+    svc = open_services(root / "data")
+    try:
+        rec = _prepare(svc)
+        port = _free_port()
+        config = uvicorn.Config(create_app(svc, resume_uploads=False), host="127.0.0.1",
+                                port=port, log_level="warning")  # fmt: skip
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        try:
+            yield Site(svc, f"http://127.0.0.1:{port}", rec, root / "shots")
+        finally:
+            server.should_exit = True
+            thread.join(20)
+    finally:
+        svc.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = shutil.which("chromium")
+    if path is None:
+        unavailable("Chromium is not installed (scripts/setup.sh installs Debian's chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (the test extra)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=path, args=ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _login(browser: Any, site: Site, name: str, **context: Any) -> Any:
+    page = browser.new_context(viewport={"width": 1366, "height": 768}, **context).new_page()
+    page.goto(f"{site.url}/login")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{site.url}/cases")
+    return page
+
+
+def _shot(page: Any, site: Site, name: str) -> None:
+    site.shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(site.shots / f"{name}.png"))
+
+
+def test_login_refuses_a_wrong_password_then_lists_the_users_cases(
+    browser: Any, site: Site
+) -> None:
+    page = browser.new_context().new_page()
+    page.goto(f"{site.url}/cases")
+    page.wait_for_url(f"{site.url}/login?next=/cases")
+    page.fill("#username", "reviewer")
+    page.fill("#password", "not the password")
+    page.click("#login-submit")
+    assert page.locator("#login-error").is_visible()
+    _shot(page, site, "login-error")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{site.url}/cases")
+    links = page.locator(".case-link").all_inner_texts()
+    assert links == [CASE]  # not the other case
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["custos_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    page.click(f"text={CASE}")
+    page.wait_for_url(f"{site.url}/cases/{CASE}")
+    assert page.locator("#steps .step").get_attribute("data-light") in ("red", "yellow", "green")
+    assert page.locator(".rec-link").count() == 1
+    _shot(page, site, "case")
+    page.click("#logout")
+    page.wait_for_url(f"{site.url}/login")
+    page.goto(f"{site.url}/cases/{CASE}")
+    page.wait_for_url(f"{site.url}/login?next=/cases/{CASE}")
+
+
+def test_clip_view_seeks_on_click_and_highlights_the_spoken_word(browser: Any, site: Site) -> None:
+    page = _login(browser, site, "reviewer")
+    page.goto(f"{site.url}/recordings/{site.rec}")
+    words = page.locator("#transcript-0 .word")
+    assert words.count() >= 3, page.content()
+    for i in range(words.count()):
+        start = float(words.nth(i).get_attribute("data-start"))
+        end = float(words.nth(i).get_attribute("data-end"))
+        assert 0 <= start <= end
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20_000)
+
+    target = words.nth(2)
+    start = float(target.get_attribute("data-start"))
+    target.click()
+    page.wait_for_function("!document.getElementById('player').seeking", timeout=10_000)
+    now = page.evaluate("document.getElementById('player').currentTime")
+    assert abs(now - start) <= 0.3, (now, start)
+
+    page.evaluate("(() => { const p = document.getElementById('player'); p.muted = true;"
+                  " p.currentTime = 0; return p.play(); })()")  # fmt: skip
+    samples: list[tuple[float, float, float]] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        got = page.evaluate(
+            "(() => { const p = document.getElementById('player');"
+            " const w = document.querySelector('#transcript-0 .word.current');"
+            " return [p.currentTime, p.ended, w && +w.dataset.start, w && +w.dataset.end]; })()"
+        )
+        if got[2] is not None:
+            samples.append((got[2], got[0], got[3]))
+        if got[1] or len(samples) >= 8:
+            break
+        page.wait_for_timeout(150)
+    assert samples, "no word was highlighted while playing"
+    for w_start, t, w_end in samples:
+        assert w_start - 0.3 <= t <= w_end + 0.3, samples
+    _shot(page, site, "clip-playing")
+    page.evaluate("document.getElementById('player').pause()")
+
+    page.fill("#search", words.nth(1).inner_text().strip())
+    assert page.locator("#transcript-0 .word.hit").count() >= 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        actions = {e.action for e in access_events(site.svc, recording=site.rec, user="reviewer")}
+        if "access.played" in actions:
+            break
+        time.sleep(0.2)
+    assert "access.played" in actions and "access.media.mezzanine" in actions, actions
+
+
+def test_a_user_without_the_case_gets_404(browser: Any, site: Site) -> None:
+    page = _login(browser, site, "outsider")
+    response = page.goto(f"{site.url}/recordings/{site.rec}")
+    assert response.status == 404
+    assert page.locator("#not-found").is_visible()
+    assert page.locator(".word").count() == 0
+    api = page.request.get(f"{site.url}/api/recordings/{site.rec}/media/mezzanine")
+    assert api.status == 404
+    _shot(page, site, "outsider-404")
+
+
+def test_chinese_by_switch_and_by_accept_language(browser: Any, site: Site) -> None:
+    page = _login(browser, site, "reviewer")
+    assert page.locator("#page-title").inner_text() == "Cases"
+    page.click("#lang-zh")
+    page.wait_for_url(f"{site.url}/cases")
+    assert page.locator("#page-title").inner_text() == "案件"
+    assert page.locator("#logout").inner_text() == "退出登录"
+    _shot(page, site, "cases-zh")
+    fresh = browser.new_context(locale="zh-CN").new_page()
+    fresh.goto(f"{site.url}/login")
+    assert fresh.locator("#login-submit").inner_text() == "登录"
