@@ -18,16 +18,18 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services.access import access_events
+from api.services.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, start_session
 from api.services.users import add_user, grant
 from cases.tables import Case, Step
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.normalise import NormaliseParams, run_normalise
 from models.transcribe_stage import TranscribeParams, run_transcribe
 from storage.services import Services
-from tests.api.http_world import PASSWORD, open_services
+from tests.api.http_world import PASSWORD, World, build_world, open_services
 from tests.needs import unavailable
 
 CASE, OTHER = "WEB-1", "WEB-2"
@@ -236,3 +238,75 @@ def test_chinese_by_switch_and_by_accept_language(browser: Any, site: Site) -> N
     fresh = browser.new_context(locale="zh-CN").new_page()
     fresh.goto(f"{site.url}/login")
     assert fresh.locator("#login-submit").inner_text() == "登录"
+
+
+# Without a browser: the session cookie's rules, over the TestClient world of the API tests.
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    svc = open_services(tmp_path_factory.mktemp("websession") / "data")
+    try:
+        yield from build_world(svc)
+    finally:
+        svc.close()
+
+
+def _web_login(client: TestClient, name: str = "reviewer") -> None:
+    client.cookies.clear()
+    client.get("/login")
+    csrf = client.cookies.get(CSRF_COOKIE)
+    form = {"username": name, "password": PASSWORD, "csrf": csrf}
+    r = client.post("/login", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def test_login_form_needs_its_csrf_token(world: World) -> None:
+    client = world.client
+    client.cookies.clear()
+    client.get("/login")
+    form = {"username": "reviewer", "password": PASSWORD, "csrf": "forged"}
+    r = client.post("/login", data=form, follow_redirects=False)
+    assert r.status_code == 403 and SESSION_COOKIE not in r.cookies
+
+
+def test_session_cookie_works_for_the_api_with_csrf_on_state_changes(world: World) -> None:
+    client = world.client
+    _web_login(client)
+    assert client.get(f"/api/recordings/{world.own_rec}").status_code == 200
+    url = f"/api/recordings/{world.own_rec}/played"
+    body = {"ranges": [{"start": 0.5, "end": 1.5}]}
+    assert client.post(url, json=body).status_code == 403  # no CSRF header
+    r = client.post(url, json=body, headers={CSRF_HEADER: "forged"})
+    assert r.status_code == 403
+    r = client.post(url, json=body, headers={CSRF_HEADER: client.cookies.get(CSRF_COOKIE) or ""})
+    assert r.status_code == 204
+    (event,) = [e for e in access_events(world.svc, recording=world.own_rec) if
+                e.action == "access.played"]  # fmt: skip
+    assert event.user == "reviewer" and event.details["range"] == "seconds=0.50-1.50"
+    bad = {"ranges": [{"start": 2, "end": 1}]}
+    assert client.post(url, json=bad, headers={CSRF_HEADER: client.cookies.get(CSRF_COOKIE) or ""}
+                       ).status_code == 422  # fmt: skip
+    # a bearer token needs no CSRF token, and still works beside the cookie path
+    client.cookies.clear()
+    assert client.post(url, json=body, headers=world.auth("reviewer")).status_code == 204
+
+
+def test_logout_revokes_and_an_expired_session_goes_back_to_login(world: World) -> None:
+    client = world.client
+    _web_login(client)
+    session = client.cookies.get(SESSION_COOKIE)
+    r = client.post("/logout", data={"csrf": client.cookies.get(CSRF_COOKIE)},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, session or "")
+    assert client.get(f"/api/recordings/{world.own_rec}").status_code == 401
+    stale = start_session(world.svc, "reviewer", ttl=timedelta(seconds=-1))
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, stale.access_token)
+    r = client.get("/cases", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases&expired=1"
+    assert client.get(f"/api/recordings/{world.own_rec}").status_code == 401
+    page = client.get("/login?expired=1&next=/cases")
+    assert "session has ended" in page.text
