@@ -61,6 +61,10 @@ def write_outputs(stats: Statistics, out_dir: Path, *, charts: bool = True) -> l
 def draw_charts(stats: Statistics, out_dir: Path) -> list[Path]:
     # The object-oriented API draws without pyplot's global state or a display.
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    def counts(axis: Any) -> None:
+        axis.set_major_locator(MaxNLocator(integer=True))  # no "2.5 recordings"
 
     written: list[Path] = []
 
@@ -83,6 +87,7 @@ def draw_charts(stats: Statistics, out_dir: Path) -> list[Path]:
     ax = fig.add_subplot()
     ax.bar(labels, [row["recordings"] for row in stats.monthly], color="#1565c0")
     ax.set_ylabel("recordings")
+    counts(ax.yaxis)
     ax.set_title(f"Recordings per month, {span}")
     ax2 = ax.twinx()
     ax2.plot(labels, [row["hours"] for row in stats.monthly], color="#ef6c00", marker="o")
@@ -99,6 +104,7 @@ def draw_charts(stats: Statistics, out_dir: Path) -> list[Path]:
         ax.barh(names, values, left=bottom, color=_COLOURS[light], label=light)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_xlabel("steps")
+    counts(ax.xaxis)
     ax.set_title(f"Step compliance by kind, {span}")
     ax.legend()
     save(fig, "step_lights_by_kind")
@@ -123,6 +129,7 @@ def draw_charts(stats: Statistics, out_dir: Path) -> list[Path]:
         ax.hist(hours, bins=min(40, max(5, len(hours) // 10)), color="#6a1b9a")
     ax.set_xlabel("hours from capture to upload")
     ax.set_ylabel("recordings")
+    counts(ax.yaxis)
     ax.set_title(f"Capture-to-upload time, {span}")
     save(fig, "capture_to_upload")
     return written

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import sys
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -18,8 +20,17 @@ from storage.config import ENV_PREFIX, ConfigError
 from storage.db.schema import Recording
 from storage.services import Services
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _width(stream: TextIO) -> int | None:
+    """Terminals: their width. Pipes and logs: wide enough that tables are not squeezed to
+    rich's 80-column default (`capture_ / time`); COLUMNS still wins when set."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return 250
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,13 +10,15 @@ import typer
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from api.cli.common import console, err_console, fail, print_json, services
 from ingest.acquire import DEVICE_KINDS, CaptureMeta, IngestCallbacks, ingest
@@ -35,7 +38,8 @@ def _receipt_table(receipt: Receipt) -> Table:
     table = Table(title=f"Custody receipt, run {receipt.run_id}", show_lines=False)
     for column in ("file", "status", "recording", "sha256", "size", "duration", "note"):
         table.add_column(column, overflow="fold")
-    for e in receipt.entries:
+    shown = _shown_paths([e.path for e in receipt.entries])
+    for e, path in zip(receipt.entries, shown, strict=True):
         style = _STYLE.get(e.status, "yellow" if e.status != "unreadable" else "red")
         note = e.reason or ""
         if e.incomplete:
@@ -43,7 +47,7 @@ def _receipt_table(receipt: Receipt) -> Table:
         if e.resumed:
             note = (note + "; " if note else "") + "already stored by an earlier run"
         table.add_row(
-            Path(e.path).name,
+            path,
             f"[{style}]{e.status}[/]",
             (e.recording_id or "")[:8],
             (e.sha256 or "")[:16],
@@ -52,6 +56,42 @@ def _receipt_table(receipt: Receipt) -> Table:
             note,
         )
     return table
+
+
+def _shown_paths(paths: list[str]) -> list[str]:
+    """Paths below the folder they share: two `0001.MP4` from two folders stay two names."""
+    if not paths:
+        return []
+    try:
+        root = Path(os.path.commonpath(paths))
+    except ValueError:  # relative and absolute mixed
+        return paths
+    if len(paths) == 1 or root in {Path(p) for p in paths}:
+        root = root.parent
+    return [str(Path(p).relative_to(root)) for p in paths]
+
+
+class _Amount(ProgressColumn):
+    """`3/8 files` for the file count, `1.2/4.0 GB` for the bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("unit") == "bytes":
+            return self._bytes.render(task)
+        total = "?" if task.total is None else f"{int(task.total)}"
+        return Text(f"{int(task.completed)}/{total} files", style="progress.download")
+
+
+class _Speed(ProgressColumn):
+    def __init__(self) -> None:
+        super().__init__()
+        self._speed = TransferSpeedColumn()
+
+    def render(self, task: Task) -> Text:
+        return self._speed.render(task) if task.fields.get("unit") == "bytes" else Text("")
 
 
 def _planner(svc: Services) -> JobPlanner:
@@ -104,16 +144,15 @@ def register(app: typer.Typer) -> None:
             progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                _Amount(),
+                _Speed(),
                 TimeRemainingColumn(),
                 console=err_console,
                 transient=json_out,
                 disable=not err_console.is_terminal,
             )
-            files_task = progress.add_task("files", total=None)
-            bytes_task = progress.add_task("bytes", total=None)
+            files_task = progress.add_task("files", total=None, unit="files")
+            bytes_task = progress.add_task("bytes", total=None, unit="bytes")
 
             def on_start(n_files: int, n_bytes: int) -> None:
                 progress.update(files_task, total=n_files)

@@ -19,6 +19,12 @@ from storage.services import Services
 NO_WORKER_HINT_S = 20.0
 
 
+def _first_line(text: str, limit: int) -> str:
+    """The start of an error: what went wrong comes first (the full text is in --json)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _table(svc: Services) -> Table:
     from workers import jobs
 
@@ -45,7 +51,7 @@ def _table(svc: Services) -> Table:
             f"{j.progress:.0%}",
             str(j.attempts),
             f"{seconds:.1f}s" if seconds else "",
-            (j.error or "")[-120:]
+            _first_line(j.error or "", 120)
             if j.status in ("failed", "retrying")
             else (j.worker or "").rsplit(":", 1)[0],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,16 @@ from rich.table import Table
 from api.cli.common import console, err_console, fail, print_json, services
 from storage.errors import LedgerError
 from storage.ledger_keys import generate_key, public_key_path
+
+
+def _details(raw: object) -> object:
+    """The event's details as an object (stored as canonical JSON text, hashed verbatim)."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +77,7 @@ def register(app: typer.Typer) -> None:
                 "actor": e.actor,
                 "action": e.action,
                 "subject": e.subject,
-                "details": e.details,
+                "details": _details(e.details),
                 "hash": e.hash,
             }
             for e in events
