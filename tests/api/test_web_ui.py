@@ -27,7 +27,9 @@ from api.services.users import add_user, grant
 from cases.tables import Case, Step
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.normalise import NormaliseParams, run_normalise
+from models.transcribe import Segment, Transcript, UntranscribedSpan, Word
 from models.transcribe_stage import TranscribeParams, run_transcribe
+from models.transcripts import replace_transcripts
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
 from tests.needs import unavailable
@@ -204,6 +206,17 @@ def test_clip_view_seeks_on_click_and_highlights_the_spoken_word(browser: Any, s
         assert w_start - 0.3 <= t <= w_end + 0.3, samples
     _shot(page, site, "clip-playing")
     page.evaluate("document.getElementById('player').pause()")
+    paused = "document.getElementById('player').paused"
+    page.locator("h1").click()  # the keys belong to the page, not to a focused control
+    page.keyboard.press(" ")
+    page.wait_for_function(f"!{paused}", timeout=5_000)
+    page.keyboard.press("k")
+    page.wait_for_function(paused, timeout=5_000)
+    page.evaluate("document.getElementById('player').currentTime = 0")
+    page.keyboard.press("ArrowRight")
+    moved = page.evaluate("document.getElementById('player').currentTime")
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert abs(moved - min(5.0, duration)) <= 0.3, (moved, duration)
 
     page.fill("#search", words.nth(1).inner_text().strip())
     assert page.locator("#transcript-0 .word.hit").count() >= 1
@@ -310,3 +323,27 @@ def test_logout_revokes_and_an_expired_session_goes_back_to_login(world: World) 
     assert client.get(f"/api/recordings/{world.own_rec}").status_code == 401
     page = client.get("/login?expired=1&next=/cases")
     assert "session has ended" in page.text
+
+
+def test_clip_view_marks_doubtful_and_untranscribed_spans_and_offers_each_stream(
+    world: World,
+) -> None:
+    seg = Segment(start=0.5, end=1.5, text=" one two", language="en",
+                  language_probability=1.0, avg_logprob=-1.2, no_speech_prob=0.1,
+                  compression_ratio=1.0, confidence=0.3, speech_ratio=1.0,
+                  words=[Word(0.5, 0.9, " one", 0.3), Word(1.0, 1.5, " two", 0.3)],
+                  doubtful=True, doubt_reasons=["low confidence"], channel=1)  # fmt: skip
+    streams = [
+        Transcript(recording_id=world.own_rec, stream_index=1, stream_label="audio 1",
+                   status="done", language="en", segments=[seg],
+                   untranscribed=[UntranscribedSpan(2.0, 3.5, 0)]),
+        Transcript(recording_id=world.own_rec, stream_index=2, stream_label="audio 2",
+                   status="no_speech"),
+    ]  # fmt: skip
+    world.svc.db.run(lambda s: replace_transcripts(s, world.own_rec, "u" * 64, streams))
+    _web_login(world.client)
+    html = world.client.get(f"/recordings/{world.own_rec}").text
+    assert 'class="segment doubtful"' in html and "low confidence" in html
+    assert 'class="untranscribed" data-start="2.0" data-end="3.5"' in html
+    assert '<span class="word" data-start="1.0" data-end="1.5"> two</span>' in html
+    assert 'id="stream-select"' in html and 'id="transcript-1"' in html
