@@ -347,3 +347,4 @@ def test_clip_view_marks_doubtful_and_untranscribed_spans_and_offers_each_stream
     assert 'class="untranscribed" data-start="2.0" data-end="3.5"' in html
     assert '<span class="word" data-start="1.0" data-end="1.5"> two</span>' in html
     assert 'id="stream-select"' in html and 'id="transcript-1"' in html
+    assert "J/L" in html  # the keyboard help (a dict method's name once stood in for it)
