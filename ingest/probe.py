@@ -11,6 +11,8 @@ from typing import Any
 import av
 import av.error
 
+from ingest.media_open import MediaRefused, open_media
+
 # Tags in which recorders and phones leave a device identity, most specific first.
 # `encoder` is not one of them: it names the software that wrote the file (ffmpeg's
 # muxer writes `Lavf59.27.100` into every file it makes).
@@ -188,7 +190,10 @@ def _first_frame_ok(container: av.container.InputContainer) -> tuple[bool, str |
 
 def probe(path: Path) -> ProbeResult:
     try:
-        container = av.open(str(path), options={"probesize": "20000000"})
+        # The one hardened opener: local file only, recording demuxers only, time-bounded.
+        container = open_media(path, metadata_errors="strict")
+    except MediaRefused as exc:
+        return ProbeResult(False, f"refused: {exc}")
     except av.error.InvalidDataError as exc:
         return ProbeResult(False, f"not a readable media container ({exc.strerror or exc})")
     except av.error.FFmpegError as exc:
