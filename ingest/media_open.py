@@ -4,7 +4,7 @@ Originals come from outside: a file named .mp4 may be an HLS playlist naming
 `file:///etc/passwd` or `http://127.0.0.1/`, a concat list, or a header claiming absurd
 dimensions. Every PyAV open in Custos goes through `open_media`, which
 - allows only the `file` protocol (no network, no pipes, nothing a playlist names),
-- allows only demuxers of recordings (no hls, dash, concat, ffmetadata, tee, image pipes),
+- allows only demuxers of recordings and stills (no hls, dash, concat, ffmetadata, tee),
 - bounds probing (probesize, analyzeduration, stream count) and every blocking read with
   a time limit (PyAV's interrupt callback), and
 - refuses video streams whose dimensions no recorder writes, before a frame is decoded.
@@ -26,6 +26,8 @@ ALLOWED_DEMUXERS = (
     "asf", "wav", "w64", "flac", "mp3", "ogg", "aac", "ac3", "amr", "h264", "hevc", "m4v",
     "mjpeg", "mxf", "dv", "rm", "caf", "aiff", "au", "gxf", "nut", "wv", "ape", "tta",
     "dhav", "rawvideo", "s16le", "alaw", "mulaw", "g722", "g723_1", "g729", "adts",
+    # Stills (scanned forms, photos): probed and stored as images, never normalised.
+    "image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif",
 )  # fmt: skip
 MAX_PIXELS = 8192 * 8192
 MAX_SIDE = 16384
@@ -83,7 +85,7 @@ def open_media(
 def _check(container: av.container.InputContainer, path: Path) -> None:
     names = set(container.format.name.split(","))
     refused = names & REFUSED_DEMUXERS
-    if refused or any(n.endswith("_pipe") for n in names):
+    if refused:
         raise MediaRefused(f"{path.name}: container {container.format.name!r} is refused")
     if len(container.streams) > MAX_STREAMS:
         raise MediaRefused(f"{path.name}: {len(container.streams)} streams (at most {MAX_STREAMS})")
