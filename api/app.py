@@ -18,7 +18,19 @@ from starlette.routing import Match
 
 from api import problems
 from api.metrics import Metrics
-from api.routes import audit, auth, cases, health, recordings, search, uploads, web
+from api.routes import (
+    audit,
+    auth,
+    cases,
+    disclosure,
+    health,
+    jobs,
+    recordings,
+    search,
+    tracks,
+    uploads,
+    web,
+)
 from api.services.uploads import Uploads
 from api.services.users import LoginThrottle
 from storage.services import Services
@@ -80,7 +92,19 @@ def create_app(
                 method=request.method, route=_route_template(request), status=str(status)
             ).observe(time.perf_counter() - started)
 
-    for module in (health, auth, cases, recordings, search, audit, uploads, web):
+    for module in (
+        health,
+        auth,
+        cases,
+        recordings,
+        tracks,
+        disclosure,
+        jobs,
+        search,
+        audit,
+        uploads,
+        web,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(web.WEB_DIR / "static")), name="static")
     return app

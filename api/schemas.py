@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,13 @@ from pydantic import BaseModel
 
 from api.services.access import AccessEvent
 from api.services.users import User
+from disclosure.exports import ExportRecord
+from disclosure.plan import PlanVersion
+from disclosure.renders import Finding, RenderSummary
 from models.transcripts import SearchHit
-from storage.db.schema import Recording
+from storage.db.schema import LedgerEvent, Recording
 from storage.ledger import VerifyReport
+from workers.jobs import JobView
 
 
 class Problem(BaseModel):
@@ -135,3 +140,125 @@ class UploadOut(BaseModel):
     receipt_entry: dict[str, Any] | None
     receipt_run: str | None
     error: str | None
+
+
+class PlanVersionOut(BaseModel):
+    version: int
+    sha256: str
+    author: str
+    reason: str
+    created_at: datetime
+    plan: dict[str, Any]
+
+    @classmethod
+    def of(cls, pv: PlanVersion) -> PlanVersionOut:
+        return cls(version=pv.version, sha256=pv.sha256, author=pv.author, reason=pv.reason,
+                   created_at=pv.created_at, plan=pv.plan.to_dict())  # fmt: skip
+
+
+class PlanOut(BaseModel):
+    """The current redaction plan (None before the first) and every version's header."""
+
+    recording_id: str
+    current: PlanVersionOut | None
+    versions: list[PlanVersionOut]
+
+
+class FindingOut(BaseModel):
+    id: int
+    category: str
+    first_time: float
+    last_time: float
+    frames: int
+    box: list[float]
+    score: float
+    state: str
+    thumbnail_key: str | None
+    ack_reason: str | None
+
+    @classmethod
+    def of(cls, finding: Finding) -> FindingOut:
+        return cls.model_validate(finding, from_attributes=True)
+
+
+class RenderOut(BaseModel):
+    render_id: int
+    recording_id: str
+    plan_version: int
+    object_key: str
+    sha256: str
+    frames: int
+    duration_s: float
+    audio_streams: int
+    findings: list[FindingOut]
+    open_findings: int
+    reused: bool
+
+    @classmethod
+    def of(cls, summary: RenderSummary) -> RenderOut:
+        return cls(render_id=summary.render_id, recording_id=summary.recording_id,
+                   plan_version=summary.plan_version, object_key=summary.object_key,
+                   sha256=summary.sha256, frames=summary.frames,
+                   duration_s=summary.duration_s, audio_streams=summary.audio_streams,
+                   findings=[FindingOut.of(f) for f in summary.findings],
+                   open_findings=len(summary.open_findings), reused=summary.reused)  # fmt: skip
+
+
+class ExportOut(BaseModel):
+    id: str
+    recording_id: str
+    case_no: str | None
+    purpose: str
+    recipient: str
+    exported_by: str
+    exported_at: datetime
+    sha256: str
+    tagmanifest_sha256: str
+    size: int
+    plan_version: int | None
+    key_fingerprint: str
+    withdrawn: bool
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    withdraw_reason: str | None
+
+    @classmethod
+    def of(cls, record: ExportRecord) -> ExportOut:
+        return cls.model_validate(record, from_attributes=True)
+
+
+class JobOut(BaseModel):
+    id: str
+    recording_id: str
+    recording_name: str
+    stage: str
+    queue: str
+    status: str
+    attempts: int
+    progress: float
+    worker: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    seconds: float | None
+
+    @classmethod
+    def of(cls, job: JobView) -> JobOut:
+        return cls.model_validate(job, from_attributes=True)
+
+
+class LedgerEventOut(BaseModel):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, event: LedgerEvent) -> LedgerEventOut:
+        return cls(seq=event.seq, ts=event.ts, actor=event.actor, action=event.action,
+                   subject=event.subject, details=json.loads(event.details),
+                   hash=event.hash)  # fmt: skip

@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "upload": frozenset({"technician", "case_officer", "admin"}),
     "audit.read": frozenset({"auditor", "admin"}),
     "ledger.read": frozenset({"auditor", "admin"}),
+    "disclosure.read": frozenset({"reviewer", "disclosure_officer", "auditor", "admin"}),
+    "disclosure.write": frozenset({"disclosure_officer", "admin"}),
 }
 WRITE_ROLES = PERMISSIONS["upload"]
 
@@ -190,3 +192,16 @@ def case_recordings(svc: Services, case_no: str) -> list[Recording]:
         ids = _case_recording_ids(session, case_no)
         rows = session.scalars(select(Recording).where(Recording.id.in_(ids)))
         return sorted(rows, key=lambda r: (r.capture_start is None, r.capture_start, r.id))
+
+
+def seen_recordings(svc: Services, user: User, recording_ids: set[str]) -> set[str]:
+    """Those of `recording_ids` the caller may see (for filtering lists; nothing ledgered)."""
+    if user.all_cases:
+        return set(recording_ids)
+    seen: set[str] = set()
+    with svc.db.session() as session:
+        for rid in recording_ids:
+            rec = session.get(Recording, rid)
+            if rec is not None and recording_cases(session, rec) & user.cases:
+                seen.add(rid)
+    return seen

@@ -17,6 +17,10 @@ ALL_CASES = frozenset({"auditor", "admin"})
 MEDIA = frozenset({"case_officer", "reviewer", "disclosure_officer", "auditor", "admin"})
 UPLOAD = frozenset({"technician", "case_officer", "admin"})
 AUDIT = ALL_CASES
+DREAD = frozenset({"reviewer", "disclosure_officer", "auditor", "admin"})
+DWRITE = frozenset({"disclosure_officer", "admin"})
+NO_EXPORT = "00000000-0000-0000-0000-000000000000"
+ACK: tuple[frozenset[str] | str, bool, int] = (DWRITE, True, 404)  # no such finding
 PUBLIC = "public"
 # (method, path) -> (roles allowed, scoped: the record's case decides, success status)
 RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
@@ -42,6 +46,20 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("DELETE", "/api/uploads/{upload_id}"): (UPLOAD, True, 204),
     ("GET", "/api/uploads/{upload_id}"): (UPLOAD, True, 200),
     ("GET", "/api/uploads/batches/{batch}"): (ALL, False, 200),
+    # the world's recordings were never detected, and are not media a render can read;
+    # tests/api/test_http_disclosure.py runs the real flow
+    ("GET", "/api/recordings/{recording_id}/tracks"): (MEDIA, True, 404),
+    ("GET", "/api/recordings/{recording_id}/plan"): (DREAD, True, 200),
+    ("POST", "/api/recordings/{recording_id}/plan"): (DWRITE, True, 200),
+    ("POST", "/api/recordings/{recording_id}/renders"): (DWRITE, True, 422),
+    ("GET", "/api/recordings/{recording_id}/renders/latest"): (DREAD, True, 404),
+    ("POST", "/api/recordings/{recording_id}/findings/{finding_id}/acknowledge"): ACK,
+    ("POST", "/api/recordings/{recording_id}/exports"): (DWRITE, True, 422),  # no body
+    ("GET", "/api/exports"): (DREAD, False, 200),
+    ("GET", "/api/exports/{export_id}/download"): (DREAD, False, 404),
+    ("POST", "/api/exports/{export_id}/withdraw"): (DWRITE, False, 404),
+    ("GET", "/api/jobs"): (ALL, True, 200),
+    ("GET", "/api/ledger/events"): (AUDIT, False, 200),
 }
 
 
@@ -83,6 +101,7 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
         headers.update(world.auth(who))
     url = path.replace("{case_no}", case).replace("{recording_id}", rec)
     url = url.replace("{kind}", "mezzanine").replace("{batch}", "b1")
+    url = url.replace("{finding_id}", "999999").replace("{export_id}", NO_EXPORT)
     if "{upload_id}" in url:
         # own: the caller's upload (for a role that cannot upload: the technician's);
         # other: somebody else's upload
@@ -93,6 +112,10 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
     params: dict[str, str] = {}
     if path == "/api/search":
         params = {"q": "horizon", "case": case}
+    if path == "/api/jobs":
+        params = {"recording": rec}
+    if path == "/api/ledger/events":
+        params = {"subject": rec}
     if method == "POST" and path == "/api/uploads/":
         meta = f"case {base64.b64encode(case.encode()).decode()}"
         headers.update({"Upload-Length": "10", "Upload-Metadata": meta})

@@ -1,0 +1,261 @@
+"""Disclosure: the redaction plan, its render and exposure findings, signed export packages.
+
+Disclosure officers (and admin) change plans, render, acknowledge findings, export and
+withdraw; reviewers and auditors read. Recordings and exports outside the caller's cases
+answer 404 like every other record; reads of plans, renders and packages are ledgered.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser, UserSvc
+from api.schemas import ExportOut, FindingOut, PlanOut, PlanVersionOut, RenderOut
+from api.services import access
+from api.services.media import stream_bytes
+from api.services.users import User
+from disclosure import exports as export_store
+from disclosure.errors import FindingsOpen, PlanError, RenderError
+from disclosure.export_flow import Purpose, export_recording
+from disclosure.plan import versions
+from disclosure.renders import FindingRow, acknowledge, latest_render, refresh_plan
+from disclosure.renders import render_recording as render_plan
+from storage.services import Services
+
+router = APIRouter(prefix="/api", tags=["disclosure"])
+
+
+class PlanRefreshIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)
+    names: list[str] | None = Field(default=None, max_length=200)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+
+
+class ExportIn(BaseModel):
+    purpose: Purpose
+    recipient: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+@contextmanager
+def _disclosure_errors() -> Iterator[None]:
+    """The disclosure domain's refusals as problem responses."""
+    try:
+        yield
+    except FindingsOpen as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (PlanError, export_store.ExportError) as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except RenderError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _needs(body: BaseModel | None, what: str) -> None:
+    if body is None:
+        raise HTTPException(422, f"the request needs a JSON body with {what}")
+
+
+def _plan_out(svc: Services, recording_id: str) -> PlanOut:
+    with svc.db.session() as session:
+        found = versions(session, recording_id)
+    outs = [PlanVersionOut.of(v) for v in found]
+    return PlanOut(recording_id=recording_id, current=outs[-1] if outs else None, versions=outs)
+
+
+@router.get("/recordings/{recording_id}/plan", responses={404: {}})
+def plan(recording_id: str, svc: UserSvc, user: CurrentUser) -> PlanOut:
+    """The current redaction plan and all its versions (`current` is null before the first)."""
+    rec = access.visible_recording(svc, user, recording_id, "plan")
+    access.require(user, "disclosure.read")
+    out = _plan_out(svc, rec.id)
+    access.retrieved(svc, user, "plan", rec.id, case_no=rec.case_no,
+                     version=out.current.version if out.current else None)  # fmt: skip
+    return out
+
+
+@router.post("/recordings/{recording_id}/plan", responses={404: {}, 409: {}})
+def refresh(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[PlanRefreshIn | None, Body()] = None,
+) -> PlanOut:
+    """Make the default plan, or refresh the current one from detection and speech."""
+    rec = access.visible_recording(svc, user, recording_id, "plan.refresh")
+    access.require(user, "disclosure.write")
+    with _disclosure_errors():
+        refresh_plan(svc, rec.id, author=user.name, reason=body.reason if body else None,
+                     names=body.names if body else None)  # fmt: skip
+    return _plan_out(svc, rec.id)
+
+
+@router.post(
+    "/recordings/{recording_id}/renders", status_code=201, responses={404: {}, 409: {}, 422: {}}
+)
+async def render(recording_id: str, svc: UserSvc, user: CurrentUser) -> RenderOut:
+    """Render the current plan (made first when there is none) and check it for exposures;
+    an existing render of the current plan is returned as it is (`reused`)."""
+    rec = await run_in_threadpool(access.visible_recording, svc, user, recording_id, "render")
+    access.require(user, "disclosure.write")
+    with _disclosure_errors():
+        summary = await run_in_threadpool(render_plan, svc, rec.id, actor=user.name)
+    return RenderOut.of(summary)
+
+
+@router.get("/recordings/{recording_id}/renders/latest", responses={404: {}})
+def render_latest(recording_id: str, svc: UserSvc, user: CurrentUser) -> RenderOut:
+    """The render of the current plan version with its findings."""
+    rec = access.visible_recording(svc, user, recording_id, "render")
+    access.require(user, "disclosure.read")
+    with svc.db.session() as session:
+        summary = latest_render(session, rec.id)
+    if summary is None:
+        raise HTTPException(404, f"recording {rec.id}: the current plan has not been rendered")
+    access.retrieved(svc, user, "render", rec.id, case_no=rec.case_no,
+                     render=summary.render_id)  # fmt: skip
+    return RenderOut.of(summary)
+
+
+@router.post(
+    "/recordings/{recording_id}/findings/{finding_id}/acknowledge",
+    responses={404: {}, 409: {}},
+)
+def acknowledge_finding(
+    recording_id: str,
+    finding_id: int,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[ReasonIn | None, Body()] = None,
+) -> FindingOut:
+    """Accept an exposure finding as it is, with the reason (ledgered)."""
+    rec = access.visible_recording(svc, user, recording_id, "finding.acknowledge")
+    access.require(user, "disclosure.write")
+    with svc.db.session() as session:
+        row = session.get(FindingRow, finding_id)
+        known = row is not None and row.recording_id == rec.id
+    if not known:
+        raise HTTPException(404, f"no finding {finding_id} for recording {rec.id}")
+    _needs(body, "a reason")
+    assert body is not None
+    with _disclosure_errors():
+        finding = acknowledge(svc, rec.id, finding_id, actor=user.name, reason=body.reason)
+    return FindingOut.of(finding)
+
+
+@router.post(
+    "/recordings/{recording_id}/exports", status_code=201, responses={404: {}, 409: {}, 422: {}}
+)
+async def create_export(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[ExportIn | None, Body()] = None,
+) -> ExportOut:
+    """Render when needed, then pack, sign, store and record a disclosure package; 409 while
+    exposure findings are open."""
+    rec = await run_in_threadpool(access.visible_recording, svc, user, recording_id, "export")
+    access.require(user, "disclosure.write")
+    _needs(body, "purpose and recipient")
+    assert body is not None
+
+    def work() -> export_store.ExportRecord:
+        with tempfile.TemporaryDirectory(prefix="custos-export-") as tmp:
+            result = export_recording(svc, rec.id, purpose=body.purpose,
+                                      recipient=body.recipient, out=Path(tmp) / "package.zip",
+                                      actor=user.name)  # fmt: skip
+        with svc.db.session() as session:
+            record = export_store.get_export(session, result.export_id)
+        assert record is not None
+        return record
+
+    with _disclosure_errors():
+        record = await run_in_threadpool(work)
+    return ExportOut.of(record)
+
+
+@router.get("/exports")
+def list_exports(svc: UserSvc, user: CurrentUser, recording: str | None = None) -> list[ExportOut]:
+    """Exports (of one recording when given) of the recordings the caller may see."""
+    access.require(user, "disclosure.read")
+    if recording is not None:
+        recording = access.visible_recording(svc, user, recording, "exports").id
+    with svc.db.session() as session:
+        found = export_store.list_exports(session, recording)
+    seen = access.seen_recordings(svc, user, {e.recording_id for e in found})
+    return [ExportOut.of(e) for e in found if e.recording_id in seen]
+
+
+def _visible_export(svc: Services, user: User, export_id: str, what: str) -> ExportOut:
+    with svc.db.session() as session:
+        record = export_store.get_export(session, export_id)
+    if record is None:
+        raise HTTPException(404, f"no export {export_id!r}")
+    try:
+        access.visible_recording(svc, user, record.recording_id, what)
+    except access.NotVisible as exc:
+        raise HTTPException(404, f"no export {export_id!r}") from exc
+    return ExportOut.of(record)
+
+
+_ZIP_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/zip": {}}},
+    404: {},
+    410: {},
+}
+
+
+@router.get("/exports/{export_id}/download", response_class=Response, responses=_ZIP_RESPONSES)
+def download(export_id: str, svc: UserSvc, user: CurrentUser) -> Response:
+    """The signed package as stored, streamed; 410 once withdrawn."""
+    access.require(user, "disclosure.read")
+    export = _visible_export(svc, user, export_id, "export.download")
+    if export.withdrawn:
+        raise HTTPException(410, f"export {export_id} was withdrawn: {export.withdraw_reason}")
+    with svc.db.session() as session:
+        record = export_store.get_export(session, export_id)
+    assert record is not None
+    stat = svc.store.stat(record.object_key)
+    if stat is None:
+        raise HTTPException(404, f"the package of export {export_id} is not in the store")
+    size = stat.size
+    access.retrieved(svc, user, "export", export.recording_id, case_no=export.case_no,
+                     export_id=export_id, sha256=export.sha256)  # fmt: skip
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f'attachment; filename="custos-export-{export_id}.zip"',
+    }
+    return StreamingResponse(
+        stream_bytes(svc, record.object_key, 0, size), media_type="application/zip",
+        headers=headers,
+    )  # fmt: skip
+
+
+@router.post("/exports/{export_id}/withdraw", responses={404: {}, 409: {}})
+def withdraw(
+    export_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[ReasonIn | None, Body()] = None,
+) -> ExportOut:
+    """Withdraw an export, with the reason (ledgered `disclosure.withdrawn`)."""
+    access.require(user, "disclosure.write")
+    _visible_export(svc, user, export_id, "export.withdraw")
+    _needs(body, "a reason")
+    assert body is not None
+    reason = body.reason
+    with _disclosure_errors():
+        record = svc.db.run(
+            lambda s: export_store.withdraw(s, svc.ledger, export_id, user.name, reason)
+        )
+    return ExportOut.of(record)
