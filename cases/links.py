@@ -2,9 +2,12 @@
 by a person, or added by hand.
 
 A suggestion needs the recording's capture time (capture_start + duration) to overlap the
-step's window (widened by the drift tolerance) and a reason to believe it belongs: the
-recording is tagged with the case number, or its device or collector is named on the step.
-A recording tagged with another case is never suggested.
+step's window (widened by the drift tolerance) for a moment or more, and a reason to believe
+it belongs: the recording is tagged with the case number, or its device or collector is
+named on the step. A recording without capture time is suggested only when it is tagged with
+the case and the step. Never suggested: a recording tagged with another case, a file that is
+not media or is empty, and a recording whose suggested part is already confirmed on another
+step. Suggestions still waiting for a decision are listed again (`pending_before`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from cases.times import as_utc, iso, maybe_utc, parse_offset, parse_time
 from storage.db.schema import Recording
 from storage.ledger import Ledger
 
+NOT_MEDIA = "not-media"  # recordings.status of a file that is not audio/video/image
+
 # Candidates are fetched by capture start; recordings longer than this may be missed.
 MAX_RECORDING = timedelta(hours=24)
 
@@ -40,6 +45,7 @@ class Suggestion:
     range_start: datetime | None
     range_end: datetime | None
     basis: dict[str, Any]
+    pending_before: bool = False  # suggested by an earlier run, not yet confirmed/rejected
 
 
 def _step_window(step: Step) -> Interval:
@@ -78,6 +84,7 @@ def _candidates(
     query = (
         select(Recording)
         .where(Recording.disposed_at.is_(None))
+        .where(Recording.size > 0, Recording.status != NOT_MEDIA)
         .where(or_(Recording.case_no == case.case_no, near & or_(*belongs)))
         .order_by(Recording.capture_start, Recording.id)
     )
@@ -93,21 +100,21 @@ def suggest(
     ledger: Ledger | None = None,
     now: datetime | None = None,
 ) -> list[Suggestion]:
-    """Add suggested links for `case`; pairs that already have a link (even rejected) are
-    left alone, so running it twice suggests nothing new."""
+    """Add suggested links for `case` and return them, followed by the suggestions of earlier
+    runs still waiting for a decision (`pending_before=True`). Pairs that already have a link
+    (even rejected) get no new one, so a second run adds nothing but lists what is pending."""
     now = now or datetime.now(UTC)
     steps = case_steps(session, case)
     if not steps:
         return []
     tol = timedelta(seconds=checklist.drift_tolerance_s)
-    existing: set[tuple[str, int]] = {
-        (rec_id, step_id)
-        for rec_id, step_id in session.execute(
-            select(Link.recording_id, Link.step_id).where(Link.step_id.in_([s.id for s in steps]))
-        )
-    }
+    by_id = {s.id: s for s in steps}
+    earlier = list(session.scalars(select(Link).where(Link.step_id.in_(list(by_id)))))
+    existing: set[tuple[str, int]] = {(link.recording_id, link.step_id) for link in earlier}
+    candidates = _candidates(session, case, steps, tol)
+    elsewhere = _confirmed_elsewhere(session, [r.id for r in candidates])
     made: list[Suggestion] = []
-    for rec in _candidates(session, case, steps, tol):
+    for rec in candidates:
         if rec.case_no and rec.case_no != case.case_no:
             continue
         whole = recording_interval(rec)
@@ -118,6 +125,8 @@ def suggest(
             if basis is None:
                 continue
             part = _suggested_range(whole, _step_window(step), tol)
+            if _already_confirmed(elsewhere.get(rec.id, []), step.id, part or whole):
+                continue
             link = Link(
                 recording_id=rec.id,
                 step_id=step.id,
@@ -145,7 +154,59 @@ def suggest(
             subject=f"case:{case.case_no}",
             details={"links": [m.link_id for m in made]},
         )
-    return made
+    pending = sorted(
+        (link for link in earlier if link.status == LINK_SUGGESTED),
+        key=lambda link: (by_id[link.step_id].start_at, link.range_start or now, link.id),
+    )
+    return made + [
+        Suggestion(
+            link.id,
+            link.recording_id,
+            link.step_id,
+            by_id[link.step_id].key,
+            maybe_utc(link.range_start),
+            maybe_utc(link.range_end),
+            dict(link.basis or {}),
+            pending_before=True,
+        )
+        for link in pending
+    ]
+
+
+def _confirmed_elsewhere(
+    session: Session, recording_ids: Sequence[str]
+) -> dict[str, list[tuple[int, Interval | None]]]:
+    """Confirmed links of these recordings: recording id -> [(step id, range or None)]."""
+    found: dict[str, list[tuple[int, Interval | None]]] = {}
+    if not recording_ids:
+        return found
+    rows = session.scalars(
+        select(Link).where(
+            Link.recording_id.in_(list(recording_ids)), Link.status == LINK_CONFIRMED
+        )
+    )
+    for link in rows:
+        span = (
+            Interval(link.range_start, link.range_end)
+            if link.range_start is not None and link.range_end is not None
+            else None
+        )
+        found.setdefault(link.recording_id, []).append((link.step_id, span))
+    return found
+
+
+def _already_confirmed(
+    confirmed: Sequence[tuple[int, Interval | None]], step_id: int, part: Interval | None
+) -> bool:
+    """Whether the part of a recording that would be suggested for `step_id` is already
+    confirmed on another step (a link without a range stands for the whole recording).
+    A long recording confirmed on one step for another part of it can still be suggested."""
+    for other_step, span in confirmed:
+        if other_step == step_id:
+            continue
+        if span is None or part is None or span.intersect(part) is not None:
+            return True
+    return False
 
 
 def _suggested_range(whole: Interval | None, window: Interval, tol: timedelta) -> Interval | None:
@@ -169,22 +230,32 @@ def _basis(
     tagged = same_case and _tagged_for(rec, step, checklist)
     device = bool(rec.device_id) and rec.device_id in (step.devices or [])
     officer = bool(rec.collector) and rec.collector in (step.officers or [])
-    shared = 0.0
-    if whole is not None:
-        window = _step_window(step).widen(tol)
-        if whole.intersect(window) is None:
-            return None if not tagged else _pack(0.0, same_case, tagged, device, officer)
-        shared = overlap(whole, _step_window(step)).total_seconds()
-    elif not tagged:
-        return None
     if not (same_case or device or officer):
         return None
-    return _pack(shared, same_case, tagged, device, officer)
+    if whole is None:
+        # No capture time to compare: only a recording tagged with this case and step.
+        return _pack(None, 0.0, same_case, tagged, device, officer) if tagged else None
+    window = _step_window(step)
+    if whole.intersect(window.widen(tol)) is None:
+        return None  # no capture-time overlap, not even within the drift tolerance
+    shared = overlap(whole, window).total_seconds()
+    outside = 0.0 if shared > 0 else _distance(whole, window).total_seconds()
+    return _pack(shared, outside, same_case, tagged, device, officer)
 
 
-def _pack(shared: float, case: bool, tagged: bool, device: bool, officer: bool) -> dict[str, Any]:
+def _distance(a: Interval, b: Interval) -> timedelta:
+    """How far apart two intervals that do not overlap are."""
+    return max(b.start - a.end, a.start - b.end, timedelta(0))
+
+
+def _pack(
+    shared: float | None, outside: float, case: bool, tagged: bool, device: bool, officer: bool
+) -> dict[str, Any]:
+    """`overlap_s`: seconds shared with the step window (None: no capture time);
+    `outside_s`: for a recording within the drift tolerance only, how far outside it is."""
     return {
-        "overlap_s": round(shared, 3),
+        "overlap_s": None if shared is None else round(shared, 3),
+        "outside_s": round(outside, 3),
         "case_no": case,
         "tagged_step": tagged,
         "device": device,
@@ -268,6 +339,9 @@ def link_manual(
 ) -> Link:
     """Link the range [start, end] of `rec` (default: all of it) to `step`, confirmed.
 
+    A range that runs past the recording is trimmed to it (compare the link's range with
+    the one asked for); only a range entirely outside the recording is refused.
+
     An open suggestion for the same pair is confirmed with the given range instead of
     adding a second link.
     """
@@ -282,13 +356,13 @@ def link_manual(
         if end <= start:
             raise LinkError("--to must be after --from")
         if whole is not None:
-            tol = timedelta(seconds=checklist.drift_tolerance_s)
-            if start < whole.start - tol or end > whole.end + tol:
+            inside = Interval(start, end).intersect(whole)
+            if inside is None:
                 raise LinkError(
                     f"range {iso(start)}..{iso(end)} is outside the recording "
                     f"({iso(whole.start)}..{iso(whole.end)})"
                 )
-            start, end = max(start, whole.start), min(end, whole.end)
+            start, end = inside.start, inside.end
     link = session.scalar(
         select(Link).where(
             Link.recording_id == rec.id, Link.step_id == step.id, Link.status == LINK_SUGGESTED

@@ -130,6 +130,11 @@ def register(app: typer.Typer) -> None:
                     f"link {link.id}: {rec.original_name} -> step {target.key} "
                     f"{iso(link.range_start) or '?'} .. {iso(link.range_end) or '?'}"
                 )
+                trimmed = _trimmed(lo, hi, link.range_start, link.range_end)
+                if trimmed:
+                    console.print(
+                        f"[yellow]trimmed to the recording:[/] {trimmed}", highlight=False
+                    )
 
     @case_app.command("suggest")
     def suggest_cmd(
@@ -151,6 +156,7 @@ def register(app: typer.Typer) -> None:
                 "from": iso(m.range_start),
                 "to": iso(m.range_end),
                 "basis": m.basis,
+                "pending_before": m.pending_before,
             }
             for m in made
         ]
@@ -158,12 +164,14 @@ def register(app: typer.Typer) -> None:
             print_json(rows)
             return
         if not rows:
-            console.print("no new suggestions")
+            console.print("no suggestions: nothing new, nothing pending")
             return
-        table = Table("link", "step", "recording", "from", "to", "overlap s", "why")
+        fresh = sum(1 for r in rows if not r["pending_before"])
+        table = Table("link", "step", "recording", "from", "to", "overlap s", "why", "status")
         for r in rows:
+            basis = r["basis"]
             why = ", ".join(
-                k for k in ("case_no", "tagged_step", "device", "officer") if r["basis"][k]
+                k for k in ("case_no", "tagged_step", "device", "officer") if basis.get(k)
             )
             table.add_row(
                 str(r["link"]),
@@ -171,11 +179,13 @@ def register(app: typer.Typer) -> None:
                 r["name"],
                 r["from"] or "?",
                 r["to"] or "?",
-                str(r["basis"]["overlap_s"]),
+                _overlap_text(basis),
                 why,
+                "pending from before" if r["pending_before"] else "new",
             )
         console.print(table)
-        console.print("confirm with: custos case confirm LINK_ID ...")
+        console.print(f"{fresh} new, {len(rows) - fresh} pending from before")
+        console.print("confirm with: custos case confirm LINK_ID ...  (or reject)")
 
     @case_app.command("confirm")
     def confirm_cmd(link_ids: list[int]) -> None:
@@ -407,6 +417,30 @@ def _hold_command(hold_app: typer.Typer, on: bool, verb: str) -> None:
         console.print(f"legal hold {state} {rec.original_name}")
 
     hold_cmd.__doc__ = "Place a legal hold on an original." if on else "Lift a legal hold."
+
+
+def _trimmed(
+    lo: datetime | None,
+    hi: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> str:
+    """What was cut from the asked range to fit the recording ('' when nothing)."""
+    cut: list[str] = []
+    if lo is not None and start is not None and lo < start:
+        cut.append(f"--from {iso(lo)} -> {iso(start)} (the recording starts then)")
+    if hi is not None and end is not None and hi > end:
+        cut.append(f"--to {iso(hi)} -> {iso(end)} (the recording ends then)")
+    return "; ".join(cut)
+
+
+def _overlap_text(basis: dict[str, Any]) -> str:
+    shared = basis.get("overlap_s")
+    if shared is None:
+        return "no capture time"
+    if not shared and basis.get("outside_s"):
+        return f"0 ({basis['outside_s']:g} s outside, drift)"
+    return f"{shared:g}"
 
 
 def _names(session: Session, ids: list[str]) -> dict[str, str]:

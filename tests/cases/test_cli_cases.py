@@ -195,3 +195,40 @@ def test_operator_workflow(env: Services, tmp_path: Path) -> None:
     assert not env.store.exists(patrol.object_key)
     assert "no case 'NOPE'" in run("case", "show", "NOPE", code=1)
     assert a.id and b.id and hearing.id
+
+
+def test_link_trims_and_suggest_lists_what_is_pending(env: Services, tmp_path: Path) -> None:
+    t = datetime(2024, 5, 14, 14, 0, tzinfo=UTC)
+    with env.db.session() as s:
+        add_recording(s, start=t + timedelta(minutes=5), seconds=300, name="DSJ-01_a.mp4")
+        add_recording(s, start=t + timedelta(minutes=20), seconds=60, name="DSJ-01_b.mp4")
+        # Tagged with the case and step but captured on another day: no overlap.
+        late = t + timedelta(days=2)
+        add_recording(s, start=late, seconds=60, name="late.mp4", case_no="CLI-1", step="seizure")
+        notes = add_recording(s, start=t + timedelta(minutes=5), seconds=None, name="notes.txt")
+        notes.status, notes.media_kind = "not-media", "other"
+        empty = add_recording(s, start=t + timedelta(minutes=5), seconds=0, name="DSJ-01_0.mp4")
+        empty.size = 0
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(CASE_FILE)
+    run("case", "import", str(case_file))
+
+    # 14:05-14:10; asked 14:00-14:08: trimmed, and said so.
+    link = ("case", "link", "DSJ-01_a.mp4", "--step", "CLI-1:S1")
+    out = run(*link, "--from", "2024-05-14T14:00:00Z", "--to", "0:03:00")
+    assert "2024-05-14T14:05:00" in out and "trimmed to the recording" in out
+    assert "--from 2024-05-14T14:00:00" in out.replace("\n", " ")
+    err = run(*link, "--from", "2024-05-14T13:00:00Z", "--to", "2024-05-14T13:30:00Z", code=1)
+    assert "outside the recording" in err
+
+    first = json.loads(run("case", "suggest", "CLI-1", "--json"))
+    # a already has its (confirmed) link on S1; late, notes and empty are never suggested.
+    assert [(r["name"], r["step"], r["pending_before"]) for r in first] == [
+        ("DSJ-01_b.mp4", "S1", False)
+    ]
+    assert first[0]["basis"]["overlap_s"] == 60.0
+    again = run("case", "suggest", "CLI-1")
+    assert "no new suggestions" not in again and "DSJ-01_b.mp4" in again
+    assert "pending from before" in again and "0 new, 1 pending from before" in again
+    assert json.loads(run("case", "suggest", "CLI-1", "--json"))[0]["pending_before"] is True
+    assert empty.id and notes.id

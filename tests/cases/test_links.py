@@ -58,6 +58,7 @@ def test_suggestions_by_overlap_and_device_or_officer(svc: Services) -> None:
     assert (first.range_start, first.range_end) == (at(14, 0), at(14, 5))
     assert first.basis == {
         "overlap_s": 300.0,
+        "outside_s": 0.0,
         "case_no": False,
         "tagged_step": False,
         "device": True,
@@ -68,7 +69,11 @@ def test_suggestions_by_overlap_and_device_or_officer(svc: Services) -> None:
 
     with svc.db.session() as s:
         again = suggest(s, case, RULES, actor="custos", ledger=svc.ledger)
-        assert again == []  # nothing new the second time
+        # Nothing new the second time, but what waits for a decision is listed again.
+        assert all(m.pending_before for m in again)
+        assert {(m.link_id, m.recording_id) for m in again} == {
+            (m.link_id, m.recording_id) for m in made
+        }
         accepted = decide(s, [first.link_id], accept=True, actor="clerk", ledger=svc.ledger)
         rejected = decide(
             s,
@@ -80,7 +85,10 @@ def test_suggestions_by_overlap_and_device_or_officer(svc: Services) -> None:
     assert accepted[0].status == "confirmed" and accepted[0].decided_by == "clerk"
     assert rejected[0].status == "rejected"
     with svc.db.session() as s:
-        assert suggest(s, case, RULES, actor="custos") == []  # rejected stays rejected
+        left = suggest(s, case, RULES, actor="custos")
+        # Rejected stays rejected, confirmed is no longer pending.
+        assert {m.recording_id for m in left} == {by_officer.id, by_case.id, untimed.id}
+        assert all(m.pending_before for m in left)
         actions = [e.action for e in s.scalars(select(LedgerEvent).order_by(LedgerEvent.seq))]
     assert actions == ["case.links.suggested", "case.link.confirmed", "case.link.rejected"]
 
@@ -110,9 +118,26 @@ def test_manual_link_offsets_ranges_and_refusals(svc: Services) -> None:
             s, rec, step, start=None, end=None, proves=None, actor="clerk", checklist=RULES
         )
         assert (whole.range_start, whole.range_end) == (at(9, 10), at(9, 20))
+        # A range that runs past the recording is trimmed to it ...
+        past = link_manual(
+            s, rec, step, start=at(9, 0), end=at(9, 15), proves=None, actor="c", checklist=RULES
+        )
+        assert (past.range_start, past.range_end) == (at(9, 10), at(9, 15))
+        # ... and only one entirely outside it is refused.
         with pytest.raises(LinkError, match="outside the recording"):
             link_manual(
-                s, rec, step, start=at(9, 0), end=at(9, 15), proves=None, actor="c", checklist=RULES
+                s, rec, step, start=at(9, 0), end=at(9, 10), proves=None, actor="c", checklist=RULES
+            )
+        with pytest.raises(LinkError, match="outside the recording"):
+            link_manual(
+                s,
+                rec,
+                step,
+                start=at(9, 21),
+                end=at(9, 30),
+                proves=None,
+                actor="c",
+                checklist=RULES,
             )
         with pytest.raises(LinkError, match="after"):
             link_manual(
@@ -141,6 +166,42 @@ def test_manual_link_offsets_ranges_and_refusals(svc: Services) -> None:
         with pytest.raises(LinkError, match="no capture time"):
             resolve_range(untimed, "90", "120")
         assert untimed.capture_start is None and untimed.duration_s is None
+
+
+def test_suggestions_need_overlap_media_and_a_free_part(svc: Services) -> None:
+    with svc.db.session() as s:
+        case = add_case(s, "L-5")
+        seizure = add_step(s, case, "S1", "seizure", at(14, 0), at(14, 30), devices=["DSJ-9"])
+        add_step(s, case, "S2", "hearing", at(16, 0), at(16, 30), devices=["DSJ-9"])
+        good = add_recording(s, start=at(14, 5), seconds=300, device="DSJ-9")
+        # Tagged with the case and the step's kind, but captured an hour after it.
+        tagged_late = add_recording(
+            s, start=at(15, 30), seconds=60, device="DSJ-9", case_no="L-5", step="seizure"
+        )
+        not_media = add_recording(s, start=at(14, 5), seconds=None, device="DSJ-9")
+        not_media.status, not_media.media_kind, not_media.duration_s = "not-media", "other", 60
+        empty = add_recording(s, start=at(14, 5), seconds=60, device="DSJ-9")
+        empty.size = 0
+        # One long recording: confirmed on S1 for the part inside S1 ...
+        long = add_recording(s, start=at(14, 0), seconds=3 * 3600, device="DSJ-9")
+        # ... and one confirmed on another case's step for all of it.
+        other = add_case(s, "L-6")
+        elsewhere_step = add_step(s, other, "X1", "seizure", at(13, 0), at(17, 0))
+        taken = add_recording(s, start=at(14, 10), seconds=600, device="DSJ-9")
+        s.flush()
+        link_manual(
+            s, long, seizure, start=None, end=at(14, 30), proves=None, actor="c", checklist=RULES
+        )
+        link_manual(
+            s, taken, elsewhere_step, start=None, end=None, proves=None, actor="c", checklist=RULES
+        )
+        made = suggest(s, case, RULES, actor="custos")
+    pairs = {(m.recording_id, m.step_key) for m in made}
+    # `long` is still suggested for S2: that part of it is confirmed nowhere.
+    assert pairs == {(good.id, "S1"), (long.id, "S2")}
+    assert all(m.basis["overlap_s"] > 0 for m in made)
+    for rec in (tagged_late, not_media, empty, taken):
+        assert all(m.recording_id != rec.id for m in made)
 
 
 def test_manual_link_confirms_an_open_suggestion(svc: Services) -> None:
