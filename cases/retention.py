@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -35,7 +35,7 @@ from cases.tables import (
 from cases.times import as_utc, iso, maybe_utc
 from storage.db import Database
 from storage.db.schema import Derivative, Recording
-from storage.errors import ObjectLocked, ObjectNotFound
+from storage.errors import ObjectLocked, ObjectNotFound, StorageError
 from storage.ledger import Ledger
 from storage.objects import ObjectStore
 
@@ -58,6 +58,15 @@ class Period:
         day = min(start.day, calendar.monthrange(year, month)[1])
         return start.replace(year=year, month=month, day=day) + timedelta(days=self.days)
 
+    def min_days(self) -> int | None:
+        """The fewest whole days this period can last (calendar months vary), or None when
+        permanent: an object lock no longer than this never outlasts the period."""
+        if self.permanent:
+            return None
+        first = datetime(2023, 1, 1, tzinfo=UTC)  # two years: every month, leap and not
+        starts = (first + timedelta(days=n) for n in range(731))
+        return min((end - start).days for start in starts if (end := self.after(start)))
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -65,6 +74,32 @@ class RetentionPolicy:
     default_category: str
     case_category: str
     source: str = "<memory>"
+
+    def shortest(self) -> tuple[str, int] | None:
+        """The category with the shortest period and its fewest days; None if all permanent."""
+        spans = [
+            (d, name) for name, p in self.categories.items() if (d := p.min_days()) is not None
+        ]
+        if not spans:
+            return None
+        days, name = min(spans)
+        return name, days
+
+
+def lock_conflict(policy: RetentionPolicy, lock_days: int) -> str | None:
+    """The rule between the two settings: the object lock given to every original
+    (`CUSTOS_RETENTION_DAYS`) must not outlast the shortest retention period of the policy,
+    or records become due that the store will not delete. A message when it does."""
+    shortest = policy.shortest()
+    if shortest is None or lock_days <= shortest[1]:
+        return None
+    name, days = shortest
+    return (
+        f"CUSTOS_RETENTION_DAYS={lock_days} locks every original longer than the shortest "
+        f"retention period ({name!r} in {policy.source}: {days} days at least); such records "
+        f"stay locked in the object store after they are due. Set CUSTOS_RETENTION_DAYS to "
+        f"{days} or less, or lengthen the period."
+    )
 
 
 def parse_policy(data: Any, source: str = "<memory>") -> RetentionPolicy:
@@ -109,7 +144,8 @@ def load_policy(path: Path | None = None, data_dir: Path | None = None) -> Reten
 @dataclass(frozen=True)
 class Assessment:
     """Where one recording stands; `state` is due, held, open_case, running, permanent,
-    disposed or unknown_category."""
+    locked (due by the policy, but the object store still locks it), disposed or
+    unknown_category."""
 
     recording_id: str
     name: str
@@ -191,20 +227,69 @@ def assess(
 
 
 def assess_all(
-    session: Session, policy: RetentionPolicy, now: datetime | None = None
+    session: Session,
+    policy: RetentionPolicy,
+    now: datetime | None = None,
+    store: ObjectStore | None = None,
 ) -> list[Assessment]:
+    """Every recording not yet disposed of. With `store`, a recording whose policy period
+    has ended but whose objects the store still locks (retain-until, legal hold) is
+    `locked`, not `due`: `due` lists only what `dispose` can remove."""
     now = now or datetime.now(UTC)
     cases = _case_states(session)
     linked = _linked_cases(session, None)
-    recs = session.scalars(
-        select(Recording).where(Recording.disposed_at.is_(None)).order_by(Recording.ingested_at)
+    recs = list(
+        session.scalars(
+            select(Recording).where(Recording.disposed_at.is_(None)).order_by(Recording.ingested_at)
+        )
     )
-    return [assess(r, policy, now, cases, linked.get(r.id, set())) for r in recs]
+    found = [assess(r, policy, now, cases, linked.get(r.id, set())) for r in recs]
+    if store is None:
+        return found
+    return [
+        _store_lock(session, store, rec, a, now) if a.state == "due" else a
+        for rec, a in zip(recs, found, strict=True)
+    ]
 
 
-def due(session: Session, policy: RetentionPolicy, now: datetime | None = None) -> list[Assessment]:
-    """Recordings whose retention has ended and that nothing holds back."""
-    return [a for a in assess_all(session, policy, now) if a.state == "due"]
+def _store_lock(
+    session: Session, store: ObjectStore, rec: Recording, verdict: Assessment, now: datetime
+) -> Assessment:
+    """`verdict` as `locked` when the store would refuse to delete one of the objects."""
+    for key in _object_keys(session, rec):
+        try:
+            info = store.stat(key)
+        except StorageError as exc:
+            return replace(verdict, state="locked", detail=f"cannot check {key}: {exc}")
+        if info is None:
+            continue
+        if info.legal_hold:
+            return replace(verdict, state="locked", detail=f"legal hold on {key} in the store")
+        if info.retain_until is not None and info.retain_until > now:
+            return replace(
+                verdict,
+                state="locked",
+                detail=f"locked until {iso(info.retain_until)} in the object store",
+            )
+    return verdict
+
+
+def _object_keys(session: Session, rec: Recording) -> list[str]:
+    derived = session.scalars(
+        select(Derivative.object_key).where(Derivative.recording_id == rec.id)
+    )
+    return [*derived, rec.object_key]
+
+
+def due(
+    session: Session,
+    policy: RetentionPolicy,
+    now: datetime | None = None,
+    store: ObjectStore | None = None,
+) -> list[Assessment]:
+    """Recordings whose retention has ended and that nothing holds back (with `store`:
+    nor an object lock in the store)."""
+    return [a for a in assess_all(session, policy, now, store) if a.state == "due"]
 
 
 def assess_one(

@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_part_size: int = Field(default=64 * 1024 * 1024, ge=5 * 1024 * 1024)  # S3's minimum
     s3_object_lock: bool = True  # create/require the bucket with object lock (WORM originals)
-    retention_days: int = Field(default=3650, ge=0)  # object-lock retention applied to originals
+    # Object-lock retention given to each original. It must not outlast the shortest period
+    # of the retention policy (cases/retention.yaml: routine, 6 months = 181 days at least),
+    # or records fall due that the store refuses to delete; `custos retention` checks this.
+    retention_days: int = Field(default=180, ge=0)
     retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
 
     # --- custody ledger -----------------------------------------------------

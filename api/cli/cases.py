@@ -14,7 +14,15 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
+from api.cli.common import (
+    RECORDING_HELP,
+    console,
+    err_console,
+    fail,
+    find_recording,
+    print_json,
+    services,
+)
 from cases.charts import write_outputs
 from cases.compliance import CaseCompliance, case_compliance, case_to_json
 from cases.errors import CasesError
@@ -24,10 +32,12 @@ from cases.links import decide, link_manual, resolve_range, suggest
 from cases.repo import find_case, find_step
 from cases.retention import (
     DisposalOutcome,
+    RetentionPolicy,
     assess_all,
     dispose,
     finish_disposals,
     load_policy,
+    lock_conflict,
     set_hold,
 )
 from cases.stats import StatsQuery, compute
@@ -310,11 +320,13 @@ def register(app: typer.Typer) -> None:
         ] = False,
         json_out: JsonOpt = False,
     ) -> None:
-        """Recordings whose retention period has ended (not held, no open case)."""
+        """Recordings whose retention period has ended (not held, no open case, not locked
+        in the object store): what `retention dispose` can remove."""
         with _guard(), services() as svc:
             rules = load_policy(policy, svc.settings.data_dir)
+            _warn_lock_conflict(rules, svc.settings.retention_days)
             with svc.db.session() as session:
-                items = assess_all(session, rules, datetime.now(UTC))
+                items = assess_all(session, rules, datetime.now(UTC), svc.store)
         if not all_states:
             items = [a for a in items if a.state == "due"]
         rows: list[dict[str, Any]] = [
@@ -394,6 +406,11 @@ def register(app: typer.Typer) -> None:
         if left:
             console.print("run `custos retention finish` once the store allows it")
             raise typer.Exit(1)
+
+    def _warn_lock_conflict(rules: RetentionPolicy, lock_days: int) -> None:
+        message = lock_conflict(rules, lock_days)
+        if message:
+            err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     for on, verb in ((True, "set"), (False, "lift")):
         _hold_command(hold_app, on, verb)

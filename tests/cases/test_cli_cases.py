@@ -232,3 +232,42 @@ def test_link_trims_and_suggest_lists_what_is_pending(env: Services, tmp_path: P
     assert "pending from before" in again and "0 new, 1 pending from before" in again
     assert json.loads(run("case", "suggest", "CLI-1", "--json"))[0]["pending_before"] is True
     assert empty.id and notes.id
+
+
+def test_retention_due_lists_only_what_the_store_lets_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("CUSTOS_DATA_DIR", str(data))
+    monkeypatch.setenv("CUSTOS_ACTOR", "clerk")
+    monkeypatch.setenv("CUSTOS_RETENTION_DAYS", "3650")  # ten years of object lock
+    get_settings.cache_clear()
+    svc = Services.open(Settings(data_dir=data, actor="clerk", retention_days=3650))
+    try:
+        with svc.db.session() as s:
+            old = datetime.now(UTC) - timedelta(days=400)
+            rec = add_recording(s, start=old, seconds=60, name="patrol.mp4", store=svc.store)
+        # The built-in policy: routine footage is kept 6 months, so by the policy it is due.
+        result = CliRunner().invoke(app, ["retention", "due", "--all", "--json"])
+        assert result.exit_code == 0, result.output
+        (row,) = json.loads(result.stdout)
+        assert (row["name"], row["state"]) == ("patrol.mp4", "locked")
+        assert row["detail"].startswith("locked until ")
+        assert "CUSTOS_RETENTION_DAYS=3650" in result.stderr and "181" in result.stderr
+        assert json.loads(CliRunner().invoke(app, ["retention", "due", "--json"]).stdout) == []
+        err = run("retention", "dispose", rec.id, "--approved-by", "chief", "--reason", "old",
+                  code=1)  # fmt: skip
+        assert "cannot be deleted before then" in err
+        assert svc.store.exists(rec.object_key)
+    finally:
+        svc.close()
+        get_settings.cache_clear()
+
+
+def test_default_object_lock_fits_the_built_in_policy() -> None:
+    from cases.retention import load_policy, lock_conflict
+
+    policy = load_policy()
+    assert policy.shortest() == ("routine", 181)
+    assert lock_conflict(policy, Settings.model_fields["retention_days"].default) is None
+    assert lock_conflict(policy, 3650) is not None

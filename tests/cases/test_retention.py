@@ -375,3 +375,15 @@ def test_disposed_transcripts_and_tracks_leave_search(svc0: Services) -> None:
     _dispose(svc0, rec.id)
     assert search(svc0.db, "horizon") == []
     assert search(svc0.db, "extremely distant") == []
+
+
+def test_due_with_the_store_reports_locked_objects(make_services: object) -> None:
+    svc = make_services(retention_days=3650)  # type: ignore[operator]
+    with svc.db.session() as s:
+        rec = add_recording(s, start=ago(40), seconds=60, store=svc.store)
+        # By the policy alone it is due; the store still locks it for ten years.
+        assert [a.state for a in assess_all(s, POLICY, NOW)] == ["due"]
+        (verdict,) = assess_all(s, POLICY, NOW, svc.store)
+        assert verdict.state == "locked" and verdict.detail.startswith("locked until ")
+        assert due(s, POLICY, NOW, svc.store) == []
+    assert rec.id

@@ -563,4 +563,4 @@ def test_s3_store_from_settings(s3_endpoint: str, tmp_path: Path) -> None:
     assert result.digests == expected_digests(data)
     info = store.stat(result.key)
     assert info is not None and info.retain_until is not None
-    assert info.retain_until > datetime.now(UTC) + timedelta(days=3000)  # default 3650 days
+    assert info.retain_until > datetime.now(UTC) + timedelta(days=170)  # default 180 days
