@@ -14,3 +14,21 @@ media=../shared/media  # real recordings beside the checkout, when present
 .venv/bin/custos jobs --wait
 .venv/bin/custos ledger verify
 .venv/bin/custos search "seizure" || true
+# Disclosure: the first video recording of the dump, redacted, packed, verified offline.
+receipt=$(ls -t "$CUSTOS_DATA_DIR"/receipts/*.json | head -1)
+rec=$(.venv/bin/python -c 'import json, sys
+entries = json.load(open(sys.argv[1]))["files"]
+ids = [e["recording_id"] for e in entries
+       if e.get("status") == "stored" and e.get("media_kind") == "video" and e.get("recording_id")]
+print(ids[0] if ids else "")' "$receipt")
+if [ -n "$rec" ]; then
+    package="$CUSTOS_DATA_DIR/exports/demo-$rec.zip"
+    mkdir -p "$(dirname "$package")"
+    .venv/bin/custos redact "$rec"
+    .venv/bin/custos render "$rec"
+    if .venv/bin/custos export "$rec" --purpose public --recipient "demo" --out "$package"; then
+        .venv/bin/custos verify "$package"
+    else
+        echo "export refused: review the findings above (custos acknowledge REC FINDING --reason ...)"
+    fi
+fi
