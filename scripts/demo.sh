@@ -14,13 +14,14 @@ media=../shared/media  # real recordings beside the checkout, when present
 .venv/bin/custos jobs --wait
 .venv/bin/custos ledger verify
 .venv/bin/custos search "seizure" || true
-# Disclosure: the first video recording of the dump, redacted, packed, verified offline.
+# Disclosure: the interview recording (a real face), redacted, packed, verified offline.
 receipt=$(ls -t "$CUSTOS_DATA_DIR"/receipts/*.json | head -1)
 rec=$(.venv/bin/python -c 'import json, sys
 entries = json.load(open(sys.argv[1]))["files"]
-ids = [e["recording_id"] for e in entries
-       if e.get("status") == "stored" and e.get("media_kind") == "video" and e.get("recording_id")]
-print(ids[0] if ids else "")' "$receipt")
+videos = [e for e in entries
+          if e.get("status") == "stored" and e.get("media_kind") == "video" and e.get("recording_id")]
+videos.sort(key=lambda e: "interview" not in e["path"])  # the talking face first
+print(videos[0]["recording_id"] if videos else "")' "$receipt")
 if [ -n "$rec" ]; then
     package="$CUSTOS_DATA_DIR/exports/demo-$rec.zip"
     mkdir -p "$(dirname "$package")"
