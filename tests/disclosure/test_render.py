@@ -167,3 +167,22 @@ def test_a_muted_span_is_silent_and_the_speech_around_it_intact(
 
     assert rms(1.1, 1.9) < 1e-3
     assert rms(0.2, 0.9) > 1e-2 and rms(2.1, 3.0) > 1e-2
+
+
+def test_a_bleeped_span_carries_only_the_tone() -> None:
+    from disclosure.render import BLEEP_HZ, _volume_filter
+
+    graph = _volume_filter([Mute(stream_index=0, start=1.0, end=2.0, mode="bleep")])
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                          "sine=f=300:d=3:sample_rate=16000", "-af", graph, "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    audio = np.frombuffer(pcm, dtype="<f4")
+
+    def share(a: float, b: float, hz: float) -> float:
+        part = audio[int(a * 16000) : int(b * 16000)]
+        spectrum = np.abs(np.fft.rfft(part))
+        freqs = np.fft.rfftfreq(part.shape[0], 1 / 16000)
+        return float(spectrum[np.abs(freqs - hz) < 20].sum() / spectrum.sum())
+
+    assert share(1.2, 1.8, BLEEP_HZ) > 0.9 and share(1.2, 1.8, 300) < 0.01
+    assert share(0.1, 0.8, 300) > 0.9 and share(2.2, 2.9, 300) > 0.9
