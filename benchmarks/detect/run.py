@@ -195,6 +195,16 @@ def measure_custos(
 # --- driver ---------------------------------------------------------------------------
 
 
+def parse_cases(spec: str) -> list[tuple[str, tuple[int, int]]]:
+    """Cases like grid@1920x1080,pan@640x360 as (kind, (width, height)) pairs."""
+    cases = []
+    for case in spec.split(","):
+        kind, _, size = case.partition("@")
+        width, _, height = size.partition("x")
+        cases.append((kind, (int(width), int(height))))
+    return cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -211,11 +221,7 @@ def main() -> None:
 
     provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}.get(args.device)
     work = Path(tempfile.mkdtemp(prefix="custos-bench-detect-"))
-    cases = []
-    for case in args.cases.split(","):
-        kind, _, size = case.partition("@")
-        width, _, height = size.partition("x")
-        cases.append((kind, (int(width), int(height))))
+    cases = parse_cases(args.cases)
     rows: list[dict[str, Any]] = []
     try:
         for kind, size in cases:

@@ -408,11 +408,7 @@ def main() -> None:
 
     provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}.get(args.device)
     work = Path(tempfile.mkdtemp(prefix="custos-bench-disclosure-"))
-    cases = []
-    for case in args.cases.split(","):
-        kind, _, size = case.partition("@")
-        width, _, height = size.partition("x")
-        cases.append((kind, (int(width), int(height))))
+    cases = DETECT.parse_cases(args.cases)
     rows: list[dict[str, Any]] = []
     try:
         for kind, size in cases:
