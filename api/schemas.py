@@ -13,7 +13,7 @@ from api.services.users import User
 from disclosure.exports import ExportRecord
 from disclosure.plan import PlanVersion
 from disclosure.renders import Finding, RenderSummary
-from models.transcripts import SearchHit
+from models.speech.transcripts import SearchHit
 from storage.db.schema import LedgerEvent, Recording
 from storage.ledger import VerifyReport
 from workers.jobs import JobView

@@ -388,8 +388,8 @@ def dispose(
 
 def _forget_derived_rows(session: Session, recording_id: str) -> None:
     """Transcript text and tracks of a disposed recording leave the database."""
-    from models.tracks_store import DetectRun, TrackRow
-    from models.transcripts import TranscriptRow, TranscriptSegmentRow
+    from models.speech.transcripts import TranscriptRow, TranscriptSegmentRow
+    from models.vision.tracks_store import DetectRun, TrackRow
 
     session.execute(
         delete(TranscriptSegmentRow).where(TranscriptSegmentRow.recording_id == recording_id)

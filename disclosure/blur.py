@@ -1,6 +1,6 @@
 """Obscuring regions of a frame: blur or pixelate, inside an ellipse or the whole box.
 
-Boxes come from detectors/tracks (models.track); this module only draws. The elliptical
+Boxes come from detectors/tracks (models.vision.track); this module only draws. The elliptical
 blur follows deface's (a box filter half the region's size, applied inside the ellipse
 inscribed in the box), so the result and the exposure metric's notion of "covered"
 agree.

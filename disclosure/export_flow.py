@@ -22,9 +22,9 @@ from sqlalchemy import select
 from disclosure.errors import FindingsOpen, PlanError
 from disclosure.plan import Plan, PlanVersion, current, versions
 from disclosure.renders import RenderSummary, render_recording
-from models.transcribe import Segment, Transcript, Word
-from models.transcript_format import render as render_transcript
-from models.transcripts import load_transcripts
+from models.speech.transcribe import Segment, Transcript, Word
+from models.speech.transcript_format import render as render_transcript
+from models.speech.transcripts import load_transcripts
 from storage.db.schema import Derivative, Recording
 from storage.services import Services
 
@@ -45,7 +45,7 @@ class ExportResult:
 def _masked(transcript: Transcript, plan: Plan) -> Transcript:
     """The transcript with spoken PII masked character-exact (found again: the finder is
     deterministic), and every word inside a manual mute or text span of its stream."""
-    from models.pii import find_pii, redact_transcript
+    from models.speech.pii import find_pii, redact_transcript
 
     found = find_pii(transcript, names=plan.names)
     transcript = redact_transcript(transcript, found, mask=MASK)

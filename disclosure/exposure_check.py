@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.detect.base import Box, Detection, Detector, iou
-from models.exposure import covered_fraction
-from models.video import decode_frames, fit_within
+from models.vision.detect.base import Box, Detection, Detector, iou
+from models.vision.exposure import covered_fraction
+from models.vision.video import decode_frames, fit_within
 
 # Below TrackParams.new_threshold (0.1), the score at which production starts a track.
 EXPOSURE_THRESHOLD = 0.08

@@ -3,7 +3,7 @@
 A plan is a JSON body stored whole in each version (`redaction_plans`), so any export names
 exactly what was applied. The default plan comes from detection and transcripts: every
 face, plate and screen track is redacted; spoken identity, phone and card numbers found
-by `models.pii` are muted and their words masked in the transcript. An officer can keep a
+by `models.speech.pii` are muted and their words masked in the transcript. An officer can keep a
 track visible, add manual regions (rectangle or ellipse, keyframed and interpolated),
 full-frame spans, mutes, and must give a reason (the legal basis) for each version.
 Every version is ledgered with the digest of its body.
@@ -21,8 +21,8 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from disclosure.errors import PlanError
-from models.tracks_store import load_run
-from models.transcripts import load_transcripts
+from models.speech.transcripts import load_transcripts
+from models.vision.tracks_store import load_run
 from storage.db.schema import Base, Recording, UTCDateTime
 from storage.ledger import Ledger
 
@@ -183,8 +183,8 @@ def default_plan(session: Session, recording_id: str, names: list[str] | None = 
 def spoken_pii(
     session: Session, recording_id: str, names: list[str]
 ) -> tuple[list[Mute], list[TextRedaction]]:
-    """Mute spans and transcript redactions for what `models.pii` finds in the speech."""
-    from models.pii import find_pii
+    """Mute spans and transcript redactions for what `models.speech.pii` finds in the speech."""
+    from models.speech.pii import find_pii
 
     mutes: list[Mute] = []
     texts: list[TextRedaction] = []

@@ -1,6 +1,6 @@
 """Rendering a redaction plan: one decode, the plan applied frame by frame, one encode.
 
-Video frames come from `models.video.decode_frames`, the same decoder and frame numbering
+Video frames come from `models.vision.video.decode_frames`, the same decoder and frame numbering
 detection used, so a track's box for frame N lands on frame N. Each frame gets its track
 boxes (padded as tracked), manual regions (interpolated between keyframes) and full-frame
 spans, and is encoded once with libx264 at the source's timestamps. Audio: every stream of
@@ -26,9 +26,9 @@ from disclosure.blur import Box, obscure
 from disclosure.errors import RenderError
 from disclosure.plan import Mute, Plan
 from ingest.ffmpeg_cmd import GLOBAL_ARGS, PROTOCOL_WHITELIST
-from models.detect.errors import VideoError
-from models.track import Track
-from models.video import DecodeStats, decode_frames, probe_video
+from models.vision.detect.errors import VideoError
+from models.vision.track import Track
+from models.vision.video import DecodeStats, decode_frames, probe_video
 
 BLEEP_HZ = 1000
 

@@ -27,9 +27,9 @@ from disclosure.errors import PlanError, RenderError
 from disclosure.exposure_check import EXPOSURE_THRESHOLD, check_exposure
 from disclosure.plan import Plan, PlanVersion, TrackItem, current, default_plan, save
 from disclosure.render import RenderOptions, frame_regions, render_media
-from models.audio import list_audio_streams
-from models.detect import load_detector
-from models.tracks_store import load_run
+from models.speech.audio import list_audio_streams
+from models.vision.detect import load_detector
+from models.vision.tracks_store import load_run
 from storage.db.schema import Base, Recording, UTCDateTime
 from storage.derived import store_derivative
 from storage.objects.hashing import derived_key

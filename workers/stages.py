@@ -66,7 +66,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "transcribe",
             "gpu",
-            "models.transcribe_stage",
+            "models.speech.transcribe_stage",
             "run_transcribe",
             "TranscribeParams",
             ("video", "audio"),
@@ -75,7 +75,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "detect",
             "gpu",
-            "models.detect_stage",
+            "models.vision.detect_stage",
             "run_detect",
             "DetectParams",
             ("video",),

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
-from models.tracks_store import StoredRun, load_run
+from models.vision.tracks_store import StoredRun, load_run
 from storage.db.schema import Recording
 
 

@@ -52,8 +52,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print a recording's transcript as WebVTT, SRT, plain text or JSON."""
-        from models.transcript_format import render
-        from models.transcripts import load_transcripts
+        from models.speech.transcript_format import render
+        from models.speech.transcripts import load_transcripts
 
         with services() as svc, svc.db.session() as session:
             rec = find_recording(session, recording)
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Find what was said: recording, audio stream, time offset and snippet."""
-        from models.transcripts import search
+        from models.speech.transcripts import search
 
         with services() as svc:
             hits = search(svc.db, text, case_no=case, limit=limit)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from api.cli.tracks import _as_json
 from api.deps import CurrentUser, UserSvc
 from api.services import access
-from models.tracks_store import load_run
+from models.vision.tracks_store import load_run
 
 router = APIRouter(prefix="/api/recordings", tags=["tracks"])
 

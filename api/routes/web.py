@@ -34,7 +34,7 @@ from api.services.users import User, check_password
 from api.web.i18n import LANG_COOKIE, LANGS, STRINGS, pick_language
 from api.web.views import StreamView, clock, stream_view
 from cases.errors import NotFound
-from models.transcripts import load_transcripts
+from models.speech.transcripts import load_transcripts
 from storage.services import Services
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"

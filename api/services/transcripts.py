@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from api.services.access import recording_cases
 from api.services.users import User
-from models.transcript_format import render
-from models.transcripts import SearchHit, load_transcripts, search
+from models.speech.transcript_format import render
+from models.speech.transcripts import SearchHit, load_transcripts, search
 from storage.db.schema import Recording
 from storage.services import Services
 

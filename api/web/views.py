@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.transcribe import Transcript
+from models.speech.transcribe import Transcript
 
 
 @dataclass(frozen=True)

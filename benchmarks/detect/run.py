@@ -50,13 +50,13 @@ import numpy as np  # noqa: E402
 
 from disclosure.blur import obscure  # noqa: E402
 from ingest.acquire import CaptureMeta, ingest  # noqa: E402
-from models.detect.base import Box  # noqa: E402
-from models.detect.centerface import CenterFace  # noqa: E402
-from models.detect_stage import DetectParams, build_detector, run_detect  # noqa: E402
-from models.exposure import REFERENCE_THRESHOLD, exposed_frames, reference_boxes  # noqa: E402
-from models.track import OnlineTracker, clip_box, frame_boxes  # noqa: E402
-from models.tracks_store import load_run  # noqa: E402
-from models.video import decode_frames  # noqa: E402
+from models.vision.detect.base import Box  # noqa: E402
+from models.vision.detect.centerface import CenterFace  # noqa: E402
+from models.vision.detect_stage import DetectParams, build_detector, run_detect  # noqa: E402
+from models.vision.exposure import REFERENCE_THRESHOLD, exposed_frames, reference_boxes  # noqa: E402
+from models.vision.track import OnlineTracker, clip_box, frame_boxes  # noqa: E402
+from models.vision.tracks_store import load_run  # noqa: E402
+from models.vision.video import decode_frames  # noqa: E402
 from storage.config import Settings  # noqa: E402
 from storage.services import Services  # noqa: E402
 

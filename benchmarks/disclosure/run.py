@@ -13,7 +13,7 @@ across a shared group photo. For each clip, on the same machine, one after the o
   Its start-up (imports, model load, frame count, encoder start) is measured on a
   one-frame clip of the same size: "steady" fps is (frames - 1) / (total - start-up);
 - Custos: the disclosure job on the ingested clip, models loaded beforehand: detect +
-  track (models.detect_stage.run_detect), the default plan (disclosure.renders.
+  track (models.vision.detect_stage.run_detect), the default plan (disclosure.renders.
   refresh_plan), render + exposure check (disclosure.renders.render_recording with
   RenderOptions(libx264, preset, crf)), open findings acknowledged (what an officer would
   do after review; counted), and the public package (disclosure.export_flow.
@@ -68,9 +68,9 @@ from disclosure.renders import (  # noqa: E402
     render_recording,
 )
 from ingest.acquire import CaptureMeta, ingest  # noqa: E402
-from models.detect import load_detector  # noqa: E402
-from models.detect_stage import DetectParams, build_detector, run_detect  # noqa: E402
-from models.video import decode_frames, fit_within  # noqa: E402
+from models.vision.detect import load_detector  # noqa: E402
+from models.vision.detect_stage import DetectParams, build_detector, run_detect  # noqa: E402
+from models.vision.video import decode_frames, fit_within  # noqa: E402
 from storage.config import Settings  # noqa: E402
 from storage.services import Services  # noqa: E402
 

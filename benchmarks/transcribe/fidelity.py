@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 import ctranslate2  # noqa: E402
 from faster_whisper import BatchedInferencePipeline, WhisperModel  # noqa: E402
 
-from models.transcribe_stage import TranscribeParams, run_transcribe  # noqa: E402
-from models.transcripts import load_transcripts  # noqa: E402
-from models.whisper import cpu_threads, whisper_for  # noqa: E402
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe  # noqa: E402
+from models.speech.transcripts import load_transcripts  # noqa: E402
+from models.speech.whisper import cpu_threads, whisper_for  # noqa: E402
 from storage.config import Settings  # noqa: E402
 from storage.services import Services  # noqa: E402
 from tests.models.fidelity_corpus import build_corpus, channel_audio, score  # noqa: E402

@@ -50,9 +50,9 @@ import ctranslate2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ingest.acquire import CaptureMeta, ingest  # noqa: E402
-from models.audio import SAMPLE_RATE, decode_audio, list_audio_streams  # noqa: E402
-from models.transcribe_stage import TranscribeParams, run_transcribe  # noqa: E402
-from models.whisper import cpu_threads, load_whisper  # noqa: E402
+from models.speech.audio import SAMPLE_RATE, decode_audio, list_audio_streams  # noqa: E402
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe  # noqa: E402
+from models.speech.whisper import cpu_threads, load_whisper  # noqa: E402
 from storage.config import Settings  # noqa: E402
 from storage.services import Services  # noqa: E402
 
@@ -113,7 +113,7 @@ def stage_runner(
             start = time.perf_counter()
             run_transcribe(svc, rec, params, lambda _: None)
             elapsed = time.perf_counter() - start
-            from models.transcripts import load_transcripts
+            from models.speech.transcripts import load_transcripts
 
             with svc.db.session() as session:
                 text = " ".join(s.text for t in load_transcripts(session, rec) for s in t.segments)
@@ -158,7 +158,7 @@ def agreement(a: str, b: str) -> float:
     the stage writes Chinese in simplified characters, bare faster-whisper as it comes)."""
     import jiwer
 
-    from models.trust import to_simplified
+    from models.speech.trust import to_simplified
 
     x, y = "".join(to_simplified(a).split()), "".join(to_simplified(b).split())
     if not x and not y:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.services.users import ROLES, add_user, grant
 from cases.tables import Case
-from models.transcribe import Segment, Transcript
-from models.transcripts import replace_transcripts
+from models.speech.transcribe import Segment, Transcript
+from models.speech.transcripts import replace_transcripts
 from storage.config import Settings
 from storage.db.schema import Recording
 from storage.derived import store_derivative

@@ -14,7 +14,7 @@ import pytest
 
 from disclosure.package import verify_package
 from ingest.acquire import CaptureMeta, ingest
-from models.detect_stage import DetectParams, run_detect
+from models.vision.detect_stage import DetectParams, run_detect
 from storage.ledger_keys import load_keys
 from tests.api.http_world import OWN, World, build_world, open_services
 from tests.models.detect_fixtures import media

@@ -27,9 +27,9 @@ from api.services.users import add_user, grant
 from cases.tables import Case, Step
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
 from ingest.normalise import NormaliseParams, run_normalise
-from models.transcribe import Segment, Transcript, UntranscribedSpan, Word
-from models.transcribe_stage import TranscribeParams, run_transcribe
-from models.transcripts import replace_transcripts
+from models.speech.transcribe import Segment, Transcript, UntranscribedSpan, Word
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe
+from models.speech.transcripts import replace_transcripts
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
 from tests.needs import unavailable

@@ -359,8 +359,8 @@ def test_a_locked_original_leaves_a_pending_disposal_that_a_retry_finishes(
 
 
 def test_disposed_transcripts_and_tracks_leave_search(svc0: Services) -> None:
-    from models.transcribe import Segment, Transcript
-    from models.transcripts import replace_transcripts, search
+    from models.speech.transcribe import Segment, Transcript
+    from models.speech.transcripts import replace_transcripts, search
 
     with svc0.db.session() as s:
         rec = add_recording(s, start=ago(40), seconds=60, store=svc0.store)

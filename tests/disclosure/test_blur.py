@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from disclosure.blur import obscure
-from models.track import scale_box
+from models.vision.track import scale_box
 from tests.models.detect_fixtures import labelled_faces, media
 
 BOX = (20.0, 10.0, 80.0, 70.0)

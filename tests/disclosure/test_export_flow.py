@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from api.cli import app
 from disclosure.plan import Plan
 from disclosure.renders import change_plan
-from models.detect_stage import DetectParams, run_detect
-from models.transcribe_stage import TranscribeParams, run_transcribe
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe
+from models.vision.detect_stage import DetectParams, run_detect
 from storage.config import get_settings
 from storage.services import Services
 from tests.models.detect_fixtures import ingest_file, media

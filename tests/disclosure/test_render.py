@@ -17,8 +17,8 @@ import pytest
 from disclosure.plan import FullFrame, Mute, Plan, Region
 from disclosure.render import audio_mux_args, frame_regions
 from disclosure.renders import acknowledge, change_plan, refresh_plan, render_recording
-from models.detect_stage import DetectParams, run_detect
-from models.video import decode_frames
+from models.vision.detect_stage import DetectParams, run_detect
+from models.vision.video import decode_frames
 from storage.services import Services
 from tests.models.detect_fixtures import ingest_file, media, model_cache
 

@@ -10,9 +10,9 @@ import av.error
 import pytest
 
 from ingest.media_open import MediaRefused, open_media
-from models.audio import AudioError, decode_audio, list_audio_streams
-from models.detect.errors import VideoError
-from models.video import probe_video
+from models.speech.audio import AudioError, decode_audio, list_audio_streams
+from models.vision.detect.errors import VideoError
+from models.vision.video import probe_video
 
 _QUIET = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ingest.acquire import CaptureMeta, ingest
-from models.detect.base import Box
+from models.vision.detect.base import Box
 from storage.services import Services
 from tests.needs import unavailable
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.audio import SAMPLE_RATE, decode_audio, list_audio_streams
+from models.speech.audio import SAMPLE_RATE, decode_audio, list_audio_streams
 
 REPO = Path(__file__).resolve().parents[2]
 SPEECH = REPO.parent / "shared" / "media" / "speech"
@@ -283,7 +283,7 @@ def normalise_en(text: str) -> list[str]:
 
 
 def normalise_zh(text: str) -> list[str]:
-    from models.trust import to_simplified
+    from models.speech.trust import to_simplified
 
     text = to_simplified(unicodedata.normalize("NFKC", text)).translate(_ZH_DIGITS)
     return [ch for ch in _PUNCT.sub("", text).lower() if not ch.isspace()]

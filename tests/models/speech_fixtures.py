@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from ingest.acquire import CaptureMeta, ingest
-from models.audio import SAMPLE_RATE, decode_audio, list_audio_streams
-from models.whisper import LoadedWhisper, load_whisper
+from models.speech.audio import SAMPLE_RATE, decode_audio, list_audio_streams
+from models.speech.whisper import LoadedWhisper, load_whisper
 from storage.services import Services
 from tests.factories import add_recording
 from tests.needs import unavailable

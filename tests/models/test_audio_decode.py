@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from faster_whisper import decode_audio as fw_decode_audio
 
-from models.audio import (
+from models.speech.audio import (
     SAMPLE_RATE,
     AudioError,
     DecodeStats,

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from models.detect.base import Detection, iou
-from models.detect.centerface import CenterFace, dynamic_model, onnx_providers, shipped_model
-from models.detect.errors import ModelUnavailable
-from models.track import TrackParams
+from models.vision.detect.base import Detection, iou
+from models.vision.detect.centerface import CenterFace, dynamic_model, onnx_providers, shipped_model
+from models.vision.detect.errors import ModelUnavailable
+from models.vision.track import TrackParams
 from tests.models.detect_fixtures import labelled_faces, media, model_cache
 
 # Criterion: a labelled face is found when a distinct detection overlaps it with

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from api.cli import app
-from models.detect.centerface import CenterFace
-from models.detect_stage import DetectParams, detect_and_track, run_detect
-from models.track import frame_boxes
-from models.tracks_store import load_run
+from models.vision.detect.centerface import CenterFace
+from models.vision.detect_stage import DetectParams, detect_and_track, run_detect
+from models.vision.track import frame_boxes
+from models.vision.tracks_store import load_run
 from storage.config import get_settings
 from storage.db.schema import Derivative, LedgerEvent
 from storage.errors import PermanentError
@@ -124,7 +124,7 @@ def test_rotated_recording_is_detected_upright(svc_sqlite: Services, tmp_path: P
 def test_params_round_trip_and_from_settings(tmp_path: Path) -> None:
     from dataclasses import asdict
 
-    from models.track import TrackParams
+    from models.vision.track import TrackParams
     from storage.config import Settings
 
     params = DetectParams(max_side=960, track=TrackParams(detect_every=2, max_detect_every=4))

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.detect import MultiDetector, load_detector
-from models.detect.base import CATEGORIES, Detection
-from models.detect.errors import BadClassMap, ModelUnavailable
-from models.detect.yolo import Yolo, parse_class_map
+from models.vision.detect import MultiDetector, load_detector
+from models.vision.detect.base import CATEGORIES, Detection
+from models.vision.detect.errors import BadClassMap, ModelUnavailable
+from models.vision.detect.yolo import Yolo, parse_class_map
 from storage.config import Settings
 
 COCO_LIKE = {0: "person", 2: "car", 62: "tv", 63: "laptop", 73: "book"}

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from models.detect.base import Box
-from models.detect.centerface import CenterFace
-from models.detect_stage import DetectParams, detect_and_track
-from models.exposure import (
+from models.vision.detect.base import Box
+from models.vision.detect.centerface import CenterFace
+from models.vision.detect_stage import DetectParams, detect_and_track
+from models.vision.exposure import (
     REFERENCE_THRESHOLD,
     covered_fraction,
     exposed_frames,
     reference_boxes,
 )
-from models.track import TrackParams, clip_box, frame_boxes, scale_box
-from models.video import decode_frames
+from models.vision.track import TrackParams, clip_box, frame_boxes, scale_box
+from models.vision.video import decode_frames
 from tests.models.detect_fixtures import GRID_CLIPS, make_cuts, make_pan, media, model_cache
 
 FACE = (100.0, 100.0, 140.0, 150.0)

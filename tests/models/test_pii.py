@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from models.audio import SAMPLE_RATE
-from models.pii import (
+from models.speech.audio import SAMPLE_RATE
+from models.speech.pii import (
     KINDS,
     PiiFinding,
     find_pii,
@@ -25,9 +25,9 @@ from models.pii import (
     redact_segments,
     redact_transcript,
 )
-from models.pii_numbers import id_check_char, luhn_valid, normalise
-from models.transcribe import Segment, TranscribeOptions, Transcript, Word, transcribe_chunks
-from models.whisper import LoadedWhisper
+from models.speech.pii_numbers import id_check_char, luhn_valid, normalise
+from models.speech.transcribe import Segment, TranscribeOptions, Transcript, Word, transcribe_chunks
+from models.speech.whisper import LoadedWhisper
 from tests.models.speech_fixtures import base_model, ffmpeg, load_16k, speech
 from tests.needs import unavailable
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps, get_vad_model
 
-from models.speech_regions import (
+from models.speech.speech_regions import (
     FRAME,
     SAMPLE_RATE,
     VadSettings,

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from models.detect.base import Box, Detection
-from models.track import (
+from models.vision.detect.base import Box, Detection
+from models.vision.track import (
     OnlineTracker,
     Sighting,
     Track,

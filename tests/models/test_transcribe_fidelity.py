@@ -32,9 +32,9 @@ from typing import Any
 import ctranslate2
 import pytest
 
-from models.transcribe import Transcript
-from models.transcribe_stage import TranscribeParams, run_transcribe
-from models.transcripts import load_transcripts
+from models.speech.transcribe import Transcript
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe
+from models.speech.transcripts import load_transcripts
 from storage.config import Settings
 from storage.services import Services
 from tests.models.fidelity_corpus import (
@@ -108,7 +108,7 @@ def bare(services: Services) -> Any:
     """A plain faster-whisper model of its own, loaded from the folder the stage uses."""
     from faster_whisper import WhisperModel
 
-    from models.whisper import cpu_threads, whisper_for
+    from models.speech.whisper import cpu_threads, whisper_for
 
     loaded = whisper_for(services.settings)
     return WhisperModel(

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.audio import SAMPLE_RATE, decode_audio_chunks, list_audio_streams
-from models.speech_regions import pack_chunks, speech_chunks, speech_probabilities
-from models.transcribe import StreamResult, TranscribeOptions, transcribe_chunks
-from models.trust import to_simplified
-from models.whisper import LoadedWhisper
+from models.speech.audio import SAMPLE_RATE, decode_audio_chunks, list_audio_streams
+from models.speech.speech_regions import pack_chunks, speech_chunks, speech_probabilities
+from models.speech.transcribe import StreamResult, TranscribeOptions, transcribe_chunks
+from models.speech.trust import to_simplified
+from models.speech.whisper import LoadedWhisper
 from tests.models.speech_fixtures import (
     REFERENCES,
     base_model,

@@ -13,10 +13,10 @@ from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from api.cli import app
-from models import transcribe_stage
-from models.transcribe import Transcript
-from models.transcribe_stage import TranscribeParams, run_transcribe
-from models.transcripts import TranscriptRow, TranscriptSegmentRow, load_transcripts, search
+from models.speech import transcribe_stage
+from models.speech.transcribe import Transcript
+from models.speech.transcribe_stage import TranscribeParams, run_transcribe
+from models.speech.transcripts import TranscriptRow, TranscriptSegmentRow, load_transcripts, search
 from storage.config import get_settings
 from storage.db.schema import Derivative, LedgerEvent, Recording
 from storage.errors import PermanentError
@@ -174,7 +174,7 @@ def test_an_object_without_its_ledgered_derivative_is_not_reused(
     import hashlib
     import io
 
-    from models.audio import list_audio_streams
+    from models.speech.audio import list_audio_streams
     from storage.objects.hashing import derived_key, params_digest
 
     svc = make_services(whisper_cache_dir=cache)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from models.transcribe import Segment, Transcript, Word
-from models.transcript_format import cues, render, timestamp, to_srt, to_text, to_webvtt
-from models.trust import (
+from models.speech.transcribe import Segment, Transcript, Word
+from models.speech.transcript_format import cues, render, timestamp, to_srt, to_text, to_webvtt
+from models.speech.trust import (
     HIGH_COMPRESSION,
     LOW_CONFIDENCE,
     NO_VAD_SPEECH,
@@ -169,7 +169,7 @@ def test_simplified_keeps_digits_and_latin() -> None:
 
 
 def test_voices_heard_apart_are_labelled_in_every_format() -> None:
-    from models.transcribe import UntranscribedSpan
+    from models.speech.transcribe import UntranscribedSpan
 
     transcript = Transcript(
         recording_id="r1", stream_index=0, stream_label="audio 1", status="done",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from models.transcribe import Segment, Transcript, Word
-from models.transcripts import (
+from models.speech.transcribe import Segment, Transcript, Word
+from models.speech.transcripts import (
     TranscriptRow,
     TranscriptSegmentRow,
     load_transcripts,

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import transcribe as transcribe_module
-from models.speech_regions import FRAME_S, uncovered_speech
-from models.transcribe import StreamResult, TranscribeOptions, Transcript, transcribe_chunks
-from models.transcript_format import render
-from models.whisper import LoadedWhisper
+from models.speech import transcribe as transcribe_module
+from models.speech.speech_regions import FRAME_S, uncovered_speech
+from models.speech.transcribe import StreamResult, TranscribeOptions, Transcript, transcribe_chunks
+from models.speech.transcript_format import render
+from models.speech.whisper import LoadedWhisper
 from tests.models.speech_fixtures import base_model, load_16k, sequence, speech
 
 pytestmark = pytest.mark.media

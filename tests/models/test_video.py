@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.detect.errors import VideoError
-from models.video import DecodeStats, decode_frames, fit_within, probe_video
+from models.vision.detect.errors import VideoError
+from models.vision.video import DecodeStats, decode_frames, fit_within, probe_video
 from tests.models.detect_fixtures import GRID_CLIPS, ffmpeg, media
 
 

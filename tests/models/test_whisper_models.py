@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.whisper import (
+from models.speech.whisper import (
     PACKAGED,
     ModelUnavailable,
     _assemble,

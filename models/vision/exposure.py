@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from models.detect.base import Box, Detector
-from models.video import decode_frames
+from models.vision.detect.base import Box, Detector
+from models.vision.video import decode_frames
 
 Shape = Literal["ellipse", "box"]
 

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.detect.base import Box, Detection, iou
-from models.detect.offline import import_ultralytics
+from models.vision.detect.base import Box, Detection, iou
+from models.vision.detect.offline import import_ultralytics
 
 FrameKind = Literal["detected", "interpolated", "extended"]
 

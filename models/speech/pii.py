@@ -9,8 +9,8 @@ How the text is read:
   stream, so a number split across two segments is found whole; segments further apart
   than `JOIN_GAP_S` are not joined.
 - Numbers, plates and e-mail addresses are found on the normalised stream
-  (`models.pii_numbers`: spoken digits as digits), names on the stream as heard
-  (`models.pii_text`). Overlapping hits become one finding, of the most specific kind.
+  (`models.speech.pii_numbers`: spoken digits as digits), names on the stream as heard
+  (`models.speech.pii_text`). Overlapping hits become one finding, of the most specific kind.
 - Every character of a hit is traced back to the word it came from: the mute span runs
   from the first such word's start to the last one's end, plus the margin, clamped to the
   audio. A segment without word times is muted whole.
@@ -24,9 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from models.pii_numbers import KIND_RANK, Hit, find_cues, find_numbers, find_plates, normalise
-from models.pii_text import find_emails, find_names
-from models.transcribe import Segment, Transcript
+from models.speech.pii_numbers import (
+    KIND_RANK,
+    Hit,
+    find_cues,
+    find_numbers,
+    find_plates,
+    normalise,
+)
+from models.speech.pii_text import find_emails, find_names
+from models.speech.transcribe import Segment, Transcript
 
 PiiKind = Literal["id_card", "mobile", "landline", "bank_card", "plate", "email", "name", "number"]
 KINDS: tuple[PiiKind, ...] = (

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.detect.base import Detection, nms
-from models.detect.errors import ModelUnavailable
+from models.vision.detect.base import Detection, nms
+from models.vision.detect.errors import ModelUnavailable
 
 Device = Literal["auto", "cpu", "cuda"]
 

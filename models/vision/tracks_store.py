@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.track import Sighting, Track
+from models.vision.track import Sighting, Track
 from storage.db.schema import Base, UTCDateTime
 
 

@@ -35,8 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.transcribe import Segment, Transcript, UntranscribedSpan, Word
-from models.trust import to_simplified
+from models.speech.transcribe import Segment, Transcript, UntranscribedSpan, Word
+from models.speech.trust import to_simplified
 from storage.db import Database
 from storage.db.schema import Base, UTCDateTime
 

@@ -9,9 +9,9 @@ How it stays trustworthy and bounded:
   to pull word times out of the silence Whisper likes to stretch them into.
 - Each 30-second decoding window of speech gets its own language (code-switching), read
   from the detection faster-whisper already makes; a window leaves the recording's
-  language only when the detector is sure (see `models.whisper.LanguageTap`). Speech of
+  language only when the detector is sure (see `models.speech.whisper.LanguageTap`). Speech of
   two languages inside one 30-second window is decoded in one of them.
-- Suspicious segments are kept but flagged, with reasons (see `models.trust`).
+- Suspicious segments are kept but flagged, with reasons (see `models.speech.trust`).
 - Chinese comes out in simplified characters; digits stay digits (nothing rewrites them).
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from models.speech_regions import (
+from models.speech.speech_regions import (
     FRAME,
     SAMPLE_RATE,
     VadSettings,
@@ -38,8 +38,8 @@ from models.speech_regions import (
     speech_ratio,
     uncovered_speech,
 )
-from models.trust import DoubtRules, flag_repeated_segments, judge_segment, to_simplified
-from models.whisper import LoadedWhisper
+from models.speech.trust import DoubtRules, flag_repeated_segments, judge_segment, to_simplified
+from models.speech.whisper import LoadedWhisper
 
 # Languages written in Han characters that are shown in simplified form.
 _SIMPLIFY = frozenset({"zh", "yue"})

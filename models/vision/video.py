@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from ingest.media_open import MediaRefused, open_media
-from models.detect.errors import VideoError
+from models.vision.detect.errors import VideoError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.transcribe import Segment, Transcript, UntranscribedSpan
+from models.speech.transcribe import Segment, Transcript, UntranscribedSpan
 
 FORMATS = ("vtt", "srt", "txt", "json")
 MAX_CUE_S = 7.0

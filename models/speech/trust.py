@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from models.transcribe import Segment
+    from models.speech.transcribe import Segment
 
 REPETITION = "repetition"
 NO_VAD_SPEECH = "no_vad_speech"

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from models.detect.base import CATEGORIES, Detection
-from models.detect.errors import BadClassMap, ModelUnavailable
-from models.detect.offline import import_ultralytics
+from models.vision.detect.base import CATEGORIES, Detection
+from models.vision.detect.errors import BadClassMap, ModelUnavailable
+from models.vision.detect.offline import import_ultralytics
 
 Device = Literal["auto", "cpu", "cuda"]
 

@@ -18,7 +18,7 @@ import av.error
 import numpy as np
 
 from ingest.media_open import MediaRefused, open_media
-from models.audio import SAMPLE_RATE, AudioError
+from models.speech.audio import SAMPLE_RATE, AudioError
 
 # Below this RMS (about -60 dBFS) a channel holds no sound worth transcribing.
 SILENT_RMS = 1e-3

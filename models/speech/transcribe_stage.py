@@ -20,18 +20,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.audio import AudioError, AudioStream, DecodeStats, decode_audio_chunks
-from models.audio import list_audio_streams as _list_streams
-from models.channels import Voice, voices
-from models.transcribe import (
+from models.speech.audio import AudioError, AudioStream, DecodeStats, decode_audio_chunks
+from models.speech.audio import list_audio_streams as _list_streams
+from models.speech.channels import Voice, voices
+from models.speech.transcribe import (
     StreamResult,
     TranscribeOptions,
     Transcript,
     UntranscribedSpan,
     transcribe_chunks,
 )
-from models.transcripts import replace_transcripts, transcript_rows
-from models.whisper import LoadedWhisper, ModelUnavailable, whisper_for
+from models.speech.transcripts import replace_transcripts, transcript_rows
+from models.speech.whisper import LoadedWhisper, ModelUnavailable, whisper_for
 from storage.db.schema import Recording
 from storage.derived import store_derivative, verified_derivative
 from storage.errors import PermanentError

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pypinyin import Style, pinyin
 from rapidfuzz import fuzz
 
-from models.pii_numbers import CUE_WINDOW, Cue, Hit, View
+from models.speech.pii_numbers import CUE_WINDOW, Cue, Hit, View
 
 # --- e-mail -------------------------------------------------------------------------------
 

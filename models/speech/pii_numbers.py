@@ -1,7 +1,7 @@
 """Numbers in recognised speech: digits back from words, digit runs, cues, validation, plates.
 
 Everything here works on one stream of text (the words of one voice, joined) and returns
-`Hit`s with character offsets into that text; `models.pii` turns them into timed findings.
+`Hit`s with character offsets into that text; `models.speech.pii` turns them into timed findings.
 
 How a spoken number is read back:
 - `normalise` rewrites Chinese numerals (一二三, 幺, 两, 零/〇, 洞/拐 beside other digits),
