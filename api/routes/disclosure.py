@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException
+from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -133,7 +134,7 @@ def render_latest(recording_id: str, svc: UserSvc, user: CurrentUser) -> RenderO
 )
 def acknowledge_finding(
     recording_id: str,
-    finding_id: int,
+    finding_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
     svc: UserSvc,
     user: CurrentUser,
     body: Annotated[ReasonIn | None, Body()] = None,
