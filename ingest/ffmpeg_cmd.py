@@ -21,6 +21,18 @@ PROTOCOL_WHITELIST = "file,pipe"
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error")
 # Demuxers that open further resources named inside the file: refused outright.
 REFUSED_DEMUXERS = frozenset({"hls", "applehttp", "concat", "dash", "ffmetadata", "tee"})
+# Demuxers of the containers recorders, phones, CCTV exports and audio recorders write,
+# the only ones any open may use (PyAV's in ingest/media_open.py, ffprobe's and ffmpeg's
+# here): the protocol whitelist alone lets an HLS playlist open any local file by file://.
+ALLOWED_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpeg", "mpegts", "mpegvideo", "flv",
+    "asf", "wav", "w64", "flac", "mp3", "ogg", "aac", "ac3", "amr", "h264", "hevc", "m4v",
+    "mjpeg", "mxf", "dv", "rm", "caf", "aiff", "au", "gxf", "nut", "wv", "ape", "tta",
+    "dhav", "rawvideo", "s16le", "alaw", "mulaw", "g722", "g723_1", "g729", "adts",
+    # Stills (scanned forms, photos): probed and stored as images, never normalised.
+    "image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif",
+)  # fmt: skip
+FORMAT_WHITELIST = ",".join(dict.fromkeys(n for g in ALLOWED_DEMUXERS for n in g.split(",")))
 # Still images and raw image pipes are not recordings to normalise.
 IMAGE_DEMUXER_SUFFIX = "_pipe"
 
@@ -115,6 +127,8 @@ def probe_args(src: Path, *, ffprobe: str = "ffprobe") -> list[str]:
         *GLOBAL_ARGS[1:],  # ffprobe never reads stdin and has no -nostdin
         "-protocol_whitelist",
         PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        FORMAT_WHITELIST,
         "-print_format",
         "json",
         "-show_format",
@@ -553,7 +567,8 @@ def normalise_args(
     args = [ffmpeg, *GLOBAL_ARGS, "-nostats", "-y"]
     if progress:
         args += ["-progress", "pipe:1"]
-    args += [*_threads(threads), "-protocol_whitelist", PROTOCOL_WHITELIST, "-i", input_url(src)]
+    args += [*_threads(threads), "-protocol_whitelist", PROTOCOL_WHITELIST]
+    args += ["-format_whitelist", FORMAT_WHITELIST, "-i", input_url(src)]
     graph = filter_graph(info, plan)
     if graph:
         args += [
@@ -593,6 +608,8 @@ def pcm_args(src: Path, dst: Path, *, sample_rate: int, ffmpeg: str = "ffmpeg") 
         "-y",
         "-protocol_whitelist",
         PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        FORMAT_WHITELIST,
         "-i",
         input_url(src),
         "-map",

@@ -7,7 +7,10 @@ dimensions. Every PyAV open in Custos goes through `open_media`, which
 - allows only demuxers of recordings and stills (no hls, dash, concat, ffmetadata, tee),
 - bounds probing (probesize, analyzeduration, stream count) and every blocking read with
   a time limit (PyAV's interrupt callback), and
-- refuses video streams whose dimensions no recorder writes, before a frame is decoded.
+- refuses video streams whose dimensions no recorder writes, before a frame is decoded,
+  and caps every decoder at MAX_PIXELS (ffmpeg's `max_pixels`): a still's size is known
+  only from decoding it (png_pipe), and a 5 MB PNG claiming 40000x40000 would otherwise
+  make find_stream_info, and then the probe, fill a 4.8 GB frame.
 """
 
 from __future__ import annotations
@@ -18,17 +21,8 @@ from pathlib import Path
 import av
 import av.error
 
-from ingest.ffmpeg_cmd import REFUSED_DEMUXERS
+from ingest.ffmpeg_cmd import ALLOWED_DEMUXERS, FORMAT_WHITELIST, REFUSED_DEMUXERS
 
-# Demuxers of the containers recorders, phones, CCTV exports and audio recorders write.
-ALLOWED_DEMUXERS = (
-    "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpeg", "mpegts", "mpegvideo", "flv",
-    "asf", "wav", "w64", "flac", "mp3", "ogg", "aac", "ac3", "amr", "h264", "hevc", "m4v",
-    "mjpeg", "mxf", "dv", "rm", "caf", "aiff", "au", "gxf", "nut", "wv", "ape", "tta",
-    "dhav", "rawvideo", "s16le", "alaw", "mulaw", "g722", "g723_1", "g729", "adts",
-    # Stills (scanned forms, photos): probed and stored as images, never normalised.
-    "image2", "jpeg_pipe", "png_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif",
-)  # fmt: skip
 MAX_PIXELS = 8192 * 8192
 MAX_SIDE = 16384
 MAX_STREAMS = 64
@@ -45,11 +39,11 @@ class OpenLimits:
     analyzeduration_us: int = 20_000_000
 
 
+__all__ = ["ALLOWED_DEMUXERS", "MediaRefused", "OpenLimits", "open_media"]
+
+
 def _allowed_names() -> str:
-    names: list[str] = []
-    for group in ALLOWED_DEMUXERS:
-        names.extend(group.split(","))
-    return ",".join(dict.fromkeys(names))
+    return FORMAT_WHITELIST
 
 
 def open_media(
@@ -66,6 +60,8 @@ def open_media(
         "format_whitelist": _allowed_names(),
         "probesize": str(limits.probesize),
         "analyzeduration": str(limits.analyzeduration_us),
+        # Passed on to the decoders find_stream_info opens: they refuse bigger pictures.
+        "max_pixels": str(MAX_PIXELS),
     }
     container = av.open(
         str(path),
@@ -91,6 +87,10 @@ def _check(container: av.container.InputContainer, path: Path) -> None:
         raise MediaRefused(f"{path.name}: {len(container.streams)} streams (at most {MAX_STREAMS})")
     for stream in container.streams.video:
         ctx = stream.codec_context
+        if ctx is None:
+            continue
+        # The same cap for every later decode of this container (probe, detect, render).
+        ctx.options = {**ctx.options, "max_pixels": str(MAX_PIXELS)}
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
             raise MediaRefused(
