@@ -16,6 +16,7 @@ digest it was recorded with, and repaired from the duplicate when it fails.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import yaml
 from sqlalchemy import select
@@ -160,6 +162,31 @@ class _Repair:
     error: str | None = None
 
 
+class _Upto(io.RawIOBase):
+    """Reads a file up to the size it had when reading began, never further.
+
+    A file that keeps growing (a recorder still writing, or a hostile writer extending it
+    faster than it can be read) would otherwise be followed without end, into the store.
+    What grew is noticed by the stat after the read: the file is flagged as changed.
+    """
+
+    def __init__(self, handle: io.RawIOBase, limit: int) -> None:
+        super().__init__()
+        self._handle = handle
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer).cast("B")
+        n = self._handle.readinto(view[: min(len(view), self._left)]) or 0
+        self._left -= n
+        return n
+
+
 class Ingestor:
     """Runs one ingest: scan, acquire each file, write the receipt."""
 
@@ -262,7 +289,8 @@ class Ingestor:
         try:
             with path.open("rb", buffering=0) as handle:
                 put = self.svc.store.put_content_addressed(
-                    handle, on_chunk=lambda chunk: self.cb.on_bytes(len(chunk))
+                    cast(BinaryIO, _Upto(handle, before.st_size)),
+                    on_chunk=lambda chunk: self.cb.on_bytes(len(chunk)),
                 )
         except OSError as exc:
             return _Read(before, error=f"read failed: {exc.strerror or exc}")
