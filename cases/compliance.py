@@ -8,17 +8,26 @@ Lights:
   capture metadata, or a step whose window cannot be checked (no end time);
 - green: everything else (an `optional` step needs no recording).
 A case takes the worst light of its steps.
+
+Besides recording, what the officer said is checked (`cases.statements`): a statement
+the step's kind requires that no transcribed recording of the step has (or has only late,
+when it belongs at the start) is a yellow issue. Uncivil expressions are listed
+(`language_flags`) without changing the light. Written records attached to the step are
+listed beside its recordings; those its kind requires but lacks are listed as
+`written_records_missing` (yellow only with `written_record_light: yellow`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from cases import records, statements
 
 from cases.intervals import Interval, clip, gaps, merge, total
 from cases.kinds import Checklist
@@ -118,6 +127,9 @@ class StepCompliance:
     window_s: float
     gaps: tuple[Gap, ...]
     issues: tuple[str, ...]
+    speech: statements.StepSpeech | None = None  # required statements, language flags
+    written: tuple[dict[str, Any], ...] = ()  # attached written records (record_to_json)
+    written_missing: tuple[str, ...] = ()  # kinds of written record required, not attached
 
 
 @dataclass(frozen=True)
@@ -307,20 +319,64 @@ def steps_compliance(
     pieces = load_pieces(
         session, [s.id for s in steps], checklist, include_suggested=include_suggested
     )
-    return [evaluate_step(StepWindow.of(s), pieces.get(s.id, []), checklist) for s in steps]
+    windows = [StepWindow.of(s) for s in steps]
+    spoken = statements.check_steps(session, windows, pieces, checklist)
+    written = records.step_records(session, [s.id for s in steps])
+    return [
+        _with_speech_and_writing(
+            evaluate_step(w, pieces.get(w.step_id, []), checklist),
+            spoken.get(w.step_id),
+            written.get(w.step_id, []),
+            checklist,
+        )
+        for w in windows
+    ]
+
+
+def _with_speech_and_writing(
+    verdict: StepCompliance,
+    speech: statements.StepSpeech | None,
+    written: Sequence[records.WrittenRecord],
+    checklist: Checklist,
+) -> StepCompliance:
+    rule = checklist.rule(verdict.kind)
+    attached = {w.kind for w in written}
+    missing = tuple(k for k in rule.written_records if k not in attached)
+    issues = list(verdict.issues)
+    lights: list[str] = [verdict.light]
+    if speech is not None and speech.issues:
+        issues.extend(speech.issues)
+        lights.append("yellow")
+    if missing and checklist.written_record_light == "yellow":
+        issues.append(f"no written record ({', '.join(missing)}) attached to {rule.name}")
+        lights.append("yellow")
+    return replace(
+        verdict,
+        light=worst(lights),
+        issues=tuple(issues),
+        speech=speech,
+        written=tuple(records.record_to_json(w) for w in written),
+        written_missing=missing,
+    )
 
 
 def unlinked_recordings(session: Session, case: Case) -> list[str]:
-    """Recordings tagged with the case number that no step of the case uses."""
+    """Recordings tagged with the case number that no step of the case uses (written
+    records attached to a step are documents, not recordings waiting for a step)."""
     linked = (
         select(Link.recording_id)
         .join(Step, Step.id == Link.step_id)
         .where(Step.case_id == case.id, Link.status != LINK_REJECTED)
     )
+    documents = select(records.WrittenRecord.recording_id)
     return list(
         session.scalars(
             select(Recording.id)
-            .where(Recording.case_no == case.case_no, Recording.id.not_in(linked))
+            .where(
+                Recording.case_no == case.case_no,
+                Recording.id.not_in(linked),
+                Recording.id.not_in(documents),
+            )
             .order_by(Recording.capture_start, Recording.id)
         )
     )
@@ -370,6 +426,20 @@ def step_to_json(step: StepCompliance) -> dict[str, Any]:
             for g in step.gaps
         ],
         "issues": list(step.issues),
+        # Added with required statements and written records; the keys above are unchanged.
+        **speech_to_json(step.speech),
+        "written_records": list(step.written),
+        "written_records_missing": list(step.written_missing),
+    }
+
+
+def speech_to_json(speech: statements.StepSpeech | None) -> dict[str, Any]:
+    if speech is None:
+        return {"statements": [], "statement_recordings": [], "language_flags": []}
+    return {
+        "statements": [v.to_json() for v in speech.verdicts],
+        "statement_recordings": [r.to_json() for r in speech.recordings],
+        "language_flags": [f.to_json() for f in speech.flags],
     }
 
 

@@ -10,7 +10,12 @@ What is counted (the period is half-open, [from, to)):
 - recordings: captured in the period (upload time when the capture time is unknown);
   with `unit`, tagged with or linked (confirmed) to a case of that unit; with `officer`,
   collected by the officer. Hours sum their durations; capture-to-upload is
-  ingested_at - capture_start for those with a capture time.
+  ingested_at - capture_start for those with a capture time. Written records attached
+  to steps are documents, not recordings, and are not counted here.
+- what was said: required statements missing (or only late) on the steps counted, per
+  unit and per officer named on the step (each officer of the step is counted), with
+  the uncivil expressions flagged and the written records that steps lack; counts only,
+  never the words.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases.compliance import StepCompliance, steps_compliance, worst
+from cases.records import written_recording_ids
 from cases.kinds import Checklist
 from cases.tables import LINK_CONFIRMED, Case, Link, Step
 from cases.times import as_utc, iso
@@ -127,7 +133,8 @@ def compute(session: Session, query: StatsQuery, checklist: Checklist) -> Statis
     rec_q = select(Recording).where(when >= start, when < end)
     if query.officer is not None:
         rec_q = rec_q.where(Recording.collector == query.officer)
-    recordings = list(session.scalars(rec_q))
+    documents = written_recording_ids(session)
+    recordings = [r for r in session.scalars(rec_q) if r.id not in documents]
     if query.unit is not None:
         recordings = _of_unit(session, recordings, query.unit, units)
 
@@ -192,6 +199,7 @@ def _assemble(
         "recordings_incomplete": sum(1 for r in recordings if r.incomplete),
         "capture_to_upload": _delays(delays),
         "checklist": checklist.source,
+        **_speech_counts(steps, views),
     }
 
     monthly = {m: _month_row(m) for m in months(as_utc(query.start), as_utc(query.end))}
@@ -221,6 +229,9 @@ def _assemble(
         if v.requirement in ("full", "key_moments"):
             row["steps_required"] += 1
             row["required_green"] += int(v.light == "green")
+        row["statements_missing"] += v.speech.missing if v.speech else 0
+        row["language_flags"] += len(v.speech.flags) if v.speech else 0
+        row["written_records_missing"] += len(v.written_missing)
     for row in by_unit.values():
         row["compliance_rate"] = _rate(row["required_green"], row["steps_required"])
 
@@ -252,7 +263,27 @@ def _unit_row(unit: str) -> dict[str, Any]:
     row: dict[str, Any] = {"unit": unit, "cases": 0, "steps": 0, "steps_required": 0}
     row.update({"required_green": 0})
     row.update({k: 0 for k in LIGHTS})
+    row.update({"statements_missing": 0, "language_flags": 0, "written_records_missing": 0})
     return row
+
+
+def _speech_counts(steps: list[Step], views: list[StepCompliance]) -> dict[str, Any]:
+    """Missing statements, language flags and missing written records: in all, and per
+    officer named on the step."""
+    missing: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
+    for s, v in zip(steps, views, strict=True):
+        for officer in dict.fromkeys(str(o) for o in s.officers or []):
+            missing[officer] += v.speech.missing if v.speech else 0
+            flags[officer] += len(v.speech.flags) if v.speech else 0
+    return {
+        "statements_missing": sum(v.speech.missing for v in views if v.speech),
+        "steps_missing_statements": sum(1 for v in views if v.speech and v.speech.missing),
+        "language_flags": sum(len(v.speech.flags) for v in views if v.speech),
+        "written_records_missing": sum(len(v.written_missing) for v in views),
+        "statements_missing_by_officer": {k: missing[k] for k in sorted(missing) if missing[k]},
+        "language_flags_by_officer": {k: flags[k] for k in sorted(flags) if flags[k]},
+    }
 
 
 def _kind_row(view: StepCompliance) -> dict[str, Any]:
