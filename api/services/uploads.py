@@ -90,11 +90,24 @@ class UploadInfo:
         return safe_filename(self.metadata.get("filename") or f"upload-{self.id}")
 
 
+_NAME_BYTES = 200  # below NAME_MAX (255 bytes, not characters), leaving room to spare
+
+
 def safe_filename(name: str) -> str:
-    """The last path component, without anything that could climb out of a folder."""
+    """The last path component, without anything that could climb out of a folder.
+
+    At most 200 bytes of UTF-8 (a name of 200 Chinese characters is 600 bytes, which no
+    Linux filesystem takes: the upload could never be staged), keeping the extension.
+    """
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
     base = "".join(c for c in base if c.isprintable() and c not in '<>:"|?*')
-    return base[:200] or "upload"
+    if len(base.encode()) > _NAME_BYTES:
+        stem, dot, ext = base.rpartition(".")
+        ext = dot + ext if dot and len(ext.encode()) <= 16 else ""
+        stem = base[: len(base) - len(ext)]
+        room = _NAME_BYTES - len(ext.encode())
+        base = stem.encode()[:room].decode("utf-8", "ignore") + ext
+    return base or "upload"
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
