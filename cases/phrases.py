@@ -80,12 +80,35 @@ class Match:
 
 
 def normalise(text: str) -> str:
-    """NFKC, lower case, traditional characters as simplified."""
-    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    """NFKC, lower case, traditional characters as simplified, curly apostrophes straight."""
+    text = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+# Contractions as the words they stand for: a checklist says "you are", people "you're".
+_CONTRACTIONS = {"'re": "are", "'m": "am", "'ve": "have", "'ll": "will", "'d": "would"}
+_NOT = {"can't": ("can", "not"), "won't": ("will", "not"), "shan't": ("shall", "not")}
+
+
+def _words(token: str) -> tuple[str, ...]:
+    if token in _NOT:
+        return _NOT[token]
+    if token.endswith("n't"):
+        return token[:-3], "not"
+    head, _, tail = token.partition("'")
+    spelled = _CONTRACTIONS.get("'" + tail) if tail else None
+    return (head, spelled) if spelled else (token,)
 
 
 def tokens_of(text: str) -> list[Token]:
-    return [Token(m.group(0), bool(_HAN.match(m.group(0)))) for m in _TOKEN.finditer(normalise(text))]
+    out: list[Token] = []
+    for m in _TOKEN.finditer(normalise(text)):
+        form = m.group(0)
+        if _HAN.match(form):
+            out.append(Token(form, True))
+        else:
+            out.extend(Token(w, False) for w in _words(form) if w)
+    return out
 
 
 def compile_phrase(text: str) -> Phrase | None:
@@ -198,11 +221,12 @@ def align(part: Sequence[Token], stream: Sequence[Token], min_score: float) -> l
         cur: list[tuple[float, int]] = [(0.0, j)]
         ins = _INSERT * heard.weight
         for i in range(1, m + 1):
+            # On a tie a phrase word counts as not heard rather than misheard, so that a
+            # match does not begin or end on an unrelated word.
+            best = (cur[i - 1][0] + weights[i - 1], cur[i - 1][1])
             sub = prev[i - 1][0] + cost(part[i - 1], heard) * weights[i - 1]
-            best = (sub, prev[i - 1][1])
-            dele = cur[i - 1][0] + weights[i - 1]
-            if dele < best[0]:
-                best = (dele, cur[i - 1][1])
+            if sub < best[0] - 1e-9:
+                best = (sub, prev[i - 1][1])
             insert = prev[i][0] + ins
             if insert < best[0]:
                 best = (insert, prev[i][1])
@@ -210,7 +234,7 @@ def align(part: Sequence[Token], stream: Sequence[Token], min_score: float) -> l
         if cur[m][0] <= budget + 1e-9 and cur[m][1] < j:
             found.append((cur[m][0], cur[m][1], j - 1))
         prev = cur
-    found.sort(key=lambda f: (f[0], f[1]))
+    found.sort(key=lambda f: (round(f[0], 9), f[1], f[2]))
     taken: list[Match] = []
     for c, first, last in found:
         if any(first <= t.last and t.first <= last for t in taken):
