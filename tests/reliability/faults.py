@@ -40,7 +40,7 @@ class PgCluster:
         # Not under pytest's tmp_path: that is private to root, and the server runs as
         # `postgres`.
         self.folder = Path(tempfile.mkdtemp(prefix="custos-pg-"))
-        self.data = folder / "pgdata"
+        self.data = self.folder / "pgdata"
         self.port = free_port()
         self.user: str | None = None
         if os.geteuid() == 0:
