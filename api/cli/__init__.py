@@ -6,6 +6,7 @@ import typer
 
 from api.cli import cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts
 from api.cli import reconcile as reconcile_cli
+from api.cli import retention as retention_cli
 from api.cli import serve as serve_cli
 from api.cli import users as users_cli
 
@@ -18,5 +19,5 @@ app = typer.Typer(
 
 for _module in (cases, disclosure, ingest, jobs, ledger, redaction, tracks, transcripts):
     _module.register(app)
-for _module in (reconcile_cli, serve_cli, users_cli):
+for _module in (reconcile_cli, retention_cli, serve_cli, users_cli):
     _module.register(app)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+from api.services import recordings
 from storage import lookup
 from storage.config import ENV_PREFIX, ConfigError
 from storage.db.schema import Recording
@@ -92,6 +93,31 @@ def find_recording(session: Session, ref: str) -> Recording:
         fail(str(exc), 2)
     except lookup.NoSuchRecording as exc:
         fail(str(exc), 1)
+
+
+def resolve_recording(svc: Services, ref: str) -> Recording:
+    """`find_recording` in a session of its own, through the service layer."""
+    try:
+        return recordings.resolve(svc, ref)
+    except lookup.AmbiguousRecording as exc:
+        fail(str(exc), 2)
+    except lookup.NoSuchRecording as exc:
+        fail(str(exc), 1)
+
+
+@contextlib.contextmanager
+def domain_errors() -> Iterator[None]:
+    """The service layer's refusals as one-line errors: exit 2 for a recording name that
+    fits several (the candidates are listed), 1 for any other refusal."""
+    from cases.errors import CasesError
+    from storage.errors import StorageError
+
+    try:
+        yield
+    except lookup.AmbiguousRecording as exc:
+        fail(str(exc), 2)
+    except (CasesError, StorageError) as exc:
+        fail(str(exc))
 
 
 RECORDING_HELP = "recording: id, SHA-256 (or 6+ characters of either) or file name"

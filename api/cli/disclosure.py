@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from api.cli.common import config_problem, console, err_console, fail, print_json, services
-from disclosure.exports import ExportError, list_exports, withdraw, write_revocations
+from api.services import disclosure as disclosure_service
+from disclosure.exports import ExportError
 from disclosure.package import iso_utc, verify_package
 from storage.config import ConfigError, get_settings
 from storage.errors import LedgerError
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
         """Withdraw an export (a revoked decision); ledgered, never deleted."""
         with services() as svc:
             try:
-                record = svc.db.run(lambda s: withdraw(s, svc.ledger, export_id, svc.actor, reason))
+                record = disclosure_service.withdraw(svc, export_id, actor=svc.actor, reason=reason)
             except ExportError as exc:
                 fail(str(exc))
             try:
@@ -116,8 +117,8 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """List export packages, oldest first, with their withdrawal."""
-        with services() as svc, svc.db.session() as session:
-            records = list_exports(session, recording)
+        with services() as svc:
+            records = disclosure_service.list_exports(svc, recording)
         if json_out:
             print_json([r.to_json() for r in records])
             return
@@ -151,8 +152,7 @@ def register(app: typer.Typer) -> None:
                 signer = svc.ledger.keys.require_signer()
             except LedgerError as exc:
                 fail(str(exc))
-            with svc.db.session() as session:
-                revoked = write_revocations(session, signer, out)
+            revoked = disclosure_service.revocations(svc, signer, out)
         console.print(
             f"{len(revoked.entries)} withdrawn export(s) listed in {out}, signed by key "
             f"{signer.key_id} at {revoked.issued_at}",

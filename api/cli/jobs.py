@@ -12,7 +12,14 @@ from rich.live import Live
 from rich.table import Table
 
 from api.cli import common
-from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
+from api.cli.common import (
+    RECORDING_HELP,
+    console,
+    fail,
+    print_json,
+    resolve_recording,
+    services,
+)
 from storage.services import Services
 
 # `jobs --wait` on Redis says so when no worker has taken a job for this long.
@@ -205,8 +212,7 @@ def register(app: typer.Typer) -> None:
         with services() as svc:  # settings checked before the broker module loads
             from workers.pipeline import reprocess
 
-            with svc.db.session() as session:
-                rec_id = find_recording(session, recording).id
+            rec_id = resolve_recording(svc, recording).id
             try:
                 job = reprocess(svc, rec_id, stage)
             except (LookupError, ValueError) as exc:

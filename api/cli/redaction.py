@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.common import console, fail, print_json, services
-from api.cli.transcripts import find_recording
+from api.cli.common import console, fail, print_json, resolve_recording, services
 from disclosure.errors import DisclosureError, FindingsOpen
 from disclosure.export_flow import Purpose, export_recording
 from disclosure.plan import PlanVersion
@@ -73,8 +72,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Make or refresh the default redaction plan and show it."""
         with services() as svc:
-            with svc.db.session() as session:
-                rec_id = find_recording(session, recording).id
+            rec_id = resolve_recording(svc, recording).id
             try:
                 version = refresh_plan(svc, rec_id, author=svc.actor, names=name)
             except (DisclosureError, PermanentError) as exc:
@@ -91,8 +89,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render the current plan and check the output for faces still visible."""
         with services() as svc:
-            with svc.db.session() as session:
-                rec_id = find_recording(session, recording).id
+            rec_id = resolve_recording(svc, recording).id
             try:
                 summary = render_recording(svc, rec_id, actor=svc.actor)
             except (DisclosureError, PermanentError) as exc:
@@ -127,8 +124,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Accept an exposure finding with a reason (ledgered)."""
         with services() as svc:
-            with svc.db.session() as session:
-                rec_id = find_recording(session, recording).id
+            rec_id = resolve_recording(svc, recording).id
             try:
                 done = acknowledge(svc, rec_id, finding, actor=svc.actor, reason=reason)
             except (DisclosureError, PermanentError) as exc:
@@ -147,8 +143,7 @@ def register(app: typer.Typer) -> None:
         if out.exists():
             fail(f"{out} exists; choose a new file for the package", 2)
         with services() as svc:
-            with svc.db.session() as session:
-                rec_id = find_recording(session, recording).id
+            rec_id = resolve_recording(svc, recording).id
             try:
                 done = export_recording(svc, rec_id, purpose=purpose, recipient=recipient,
                                         out=out, actor=svc.actor)  # fmt: skip

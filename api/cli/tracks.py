@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.cli.common import RECORDING_HELP, console, fail, find_recording, print_json, services
-from models.vision.tracks_store import StoredRun, load_run
-from storage.db.schema import Recording
-
-
-def _as_json(recording: Recording, run: StoredRun) -> dict[str, Any]:
-    return {
-        "recording_id": recording.id,
-        "sha256": recording.sha256,
-        "run": {
-            **run.summary(),
-            "params": run.params,
-            "model": run.model,
-            "width": run.width,
-            "height": run.height,
-            "fps": run.fps,
-            "rotation": run.rotation,
-            "created_at": run.created_at.isoformat(),
-        },
-        "tracks": [
-            {
-                "track": s.track.track_id,
-                "category": s.track.category,
-                "first_frame": s.track.first_frame,
-                "last_frame": s.track.last_frame,
-                "first_seen_frame": s.track.first_seen,
-                "last_seen_frame": s.track.last_seen,
-                "first_time": s.first_time,
-                "last_time": s.last_time,
-                "score_max": round(s.track.best.score, 4),
-                "frames": s.track.counts(),
-                "frame_runs": [list(r) for r in s.track.frame_runs()],
-                "keyframes": [[k.frame, k.time, *k.box, k.score] for k in s.track.sightings],
-                "thumbnail_key": s.thumbnail_key,
-            }
-            for s in run.tracks
-        ],
-    }
+from api.cli.common import RECORDING_HELP, console, fail, print_json, resolve_recording, services
+from api.services import recordings
 
 
 def register(app: typer.Typer) -> None:
@@ -56,9 +20,9 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """List the faces and other privacy regions tracked in a recording."""
-        with services() as svc, svc.db.session() as session:
-            found = find_recording(session, recording)
-            run = load_run(session, found.id)
+        with services() as svc:
+            found = resolve_recording(svc, recording)
+            run = recordings.tracks(svc, found.id)
         if run is None and found.media_kind != "video":
             fail(
                 f"recording {found.id} ({found.original_name}) is {found.media_kind}, "
@@ -67,7 +31,7 @@ def register(app: typer.Typer) -> None:
         if run is None:
             fail(f"recording {found.id} has not been through detection yet")
         if json_out:
-            print_json(_as_json(found, run))
+            print_json(recordings.tracks_json(found, run))
             return
         console.print(
             f"{found.original_name}: {len(run.tracks)} tracks in {run.frame_count} frames "

@@ -16,12 +16,10 @@ from api.cli.common import (
     console,
     err_console,
     fail,
-    find_recording,
     print_json,
+    resolve_recording,
     services,
 )
-
-__all__ = ["find_recording", "register"]  # find_recording: imported by other commands
 
 
 class TranscriptFormat(StrEnum):
@@ -52,14 +50,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print a recording's transcript as WebVTT, SRT, plain text or JSON."""
+        from api.services.transcripts import transcripts_of
         from models.speech.transcript_format import render
-        from models.speech.transcripts import load_transcripts
 
-        with services() as svc, svc.db.session() as session:
-            rec = find_recording(session, recording)
-            found = load_transcripts(session, rec.id, stream_index=stream)
+        with services() as svc:
+            rec = resolve_recording(svc, recording)
+            found = transcripts_of(svc, rec.id, stream)
             if not found:
-                if stream is not None and load_transcripts(session, rec.id):
+                if stream is not None and transcripts_of(svc, rec.id):
                     fail(f"recording {rec.id} has no transcript for audio stream {stream}")
                 fail(f"recording {rec.id} has not been transcribed yet")
         if fmt in (TranscriptFormat.vtt, TranscriptFormat.srt) and len(found) > 1:

@@ -7,10 +7,8 @@ answer 404 like every other record; reads of plans, renders and packages are led
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException
@@ -22,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentUser, UserSvc
 from api.schemas import ExportOut, FindingOut, PlanOut, PlanVersionOut, RenderOut
 from api.services import access
+from api.services import disclosure as disclosure_service
 from api.services.media import stream_bytes
 from api.services.users import User
 from disclosure import exports as export_store
 from disclosure.errors import FindingsOpen, PlanError, RenderError
-from disclosure.export_flow import Purpose, export_recording
-from disclosure.plan import versions
-from disclosure.renders import FindingRow, acknowledge, latest_render, refresh_plan
+from disclosure.export_flow import Purpose
+from disclosure.renders import acknowledge, refresh_plan
 from disclosure.renders import render_recording as render_plan
 from storage.services import Services
 
@@ -68,8 +66,7 @@ def _needs(body: BaseModel | None, what: str) -> None:
 
 
 def _plan_out(svc: Services, recording_id: str) -> PlanOut:
-    with svc.db.session() as session:
-        found = versions(session, recording_id)
+    found = disclosure_service.plan_versions(svc, recording_id)
     outs = [PlanVersionOut.of(v) for v in found]
     return PlanOut(recording_id=recording_id, current=outs[-1] if outs else None, versions=outs)
 
@@ -119,8 +116,7 @@ def render_latest(recording_id: str, svc: UserSvc, user: CurrentUser) -> RenderO
     """The render of the current plan version with its findings."""
     rec = access.visible_recording(svc, user, recording_id, "render")
     access.require(user, "disclosure.read")
-    with svc.db.session() as session:
-        summary = latest_render(session, rec.id)
+    summary = disclosure_service.latest(svc, rec.id)
     if summary is None:
         raise HTTPException(404, f"recording {rec.id}: the current plan has not been rendered")
     access.retrieved(svc, user, "render", rec.id, case_no=rec.case_no,
@@ -142,10 +138,7 @@ def acknowledge_finding(
     """Accept an exposure finding as it is, with the reason (ledgered)."""
     rec = access.visible_recording(svc, user, recording_id, "finding.acknowledge")
     access.require(user, "disclosure.write")
-    with svc.db.session() as session:
-        row = session.get(FindingRow, finding_id)
-        known = row is not None and row.recording_id == rec.id
-    if not known:
+    if not disclosure_service.finding_of(svc, rec.id, finding_id):
         raise HTTPException(404, f"no finding {finding_id} for recording {rec.id}")
     _needs(body, "a reason")
     assert body is not None
@@ -170,18 +163,12 @@ async def create_export(
     _needs(body, "purpose and recipient")
     assert body is not None
 
-    def work() -> export_store.ExportRecord:
-        with tempfile.TemporaryDirectory(prefix="custos-export-") as tmp:
-            result = export_recording(svc, rec.id, purpose=body.purpose,
-                                      recipient=body.recipient, out=Path(tmp) / "package.zip",
-                                      actor=user.name)  # fmt: skip
-        with svc.db.session() as session:
-            record = export_store.get_export(session, result.export_id)
-        assert record is not None
-        return record
-
     with _disclosure_errors():
-        record = await run_in_threadpool(work)
+        record = await run_in_threadpool(
+            lambda: disclosure_service.export_stored(
+                svc, rec.id, purpose=body.purpose, recipient=body.recipient, actor=user.name
+            )
+        )
     return ExportOut.of(record)
 
 
@@ -191,15 +178,13 @@ def list_exports(svc: UserSvc, user: CurrentUser, recording: str | None = None) 
     access.require(user, "disclosure.read")
     if recording is not None:
         recording = access.visible_recording(svc, user, recording, "exports").id
-    with svc.db.session() as session:
-        found = export_store.list_exports(session, recording)
+    found = disclosure_service.list_exports(svc, recording)
     seen = access.seen_recordings(svc, user, {e.recording_id for e in found})
     return [ExportOut.of(e) for e in found if e.recording_id in seen]
 
 
 def _visible_export(svc: Services, user: User, export_id: str, what: str) -> ExportOut:
-    with svc.db.session() as session:
-        record = export_store.get_export(session, export_id)
+    record = disclosure_service.get_export(svc, export_id)
     if record is None:
         raise HTTPException(404, f"no export {export_id!r}")
     try:
@@ -223,8 +208,7 @@ def download(export_id: str, svc: UserSvc, user: CurrentUser) -> Response:
     export = _visible_export(svc, user, export_id, "export.download")
     if export.withdrawn:
         raise HTTPException(410, f"export {export_id} was withdrawn: {export.withdraw_reason}")
-    with svc.db.session() as session:
-        record = export_store.get_export(session, export_id)
+    record = disclosure_service.get_export(svc, export_id)
     assert record is not None
     stat = svc.store.stat(record.object_key)
     if stat is None:
@@ -256,7 +240,5 @@ def withdraw(
     assert body is not None
     reason = body.reason
     with _disclosure_errors():
-        record = svc.db.run(
-            lambda s: export_store.withdraw(s, svc.ledger, export_id, user.name, reason)
-        )
+        record = disclosure_service.withdraw(svc, export_id, actor=user.name, reason=reason)
     return ExportOut.of(record)

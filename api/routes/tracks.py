@@ -6,10 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from api.cli.tracks import _as_json
 from api.deps import CurrentUser, UserSvc
-from api.services import access
-from models.vision.tracks_store import load_run
+from api.services import access, recordings
 
 router = APIRouter(prefix="/api/recordings", tags=["tracks"])
 
@@ -19,10 +17,9 @@ def tracks(recording_id: str, svc: UserSvc, user: CurrentUser) -> dict[str, Any]
     """The newest detection run: its summary and every track with its keyframes."""
     rec = access.visible_recording(svc, user, recording_id, "tracks")
     access.require(user, "media.read")
-    with svc.db.session() as session:
-        run = load_run(session, rec.id)
+    run = recordings.tracks(svc, rec.id)
     if run is None:
         what = "is not video" if rec.media_kind != "video" else "has not been through detection"
         raise HTTPException(404, f"recording {rec.id} {what}: no tracks")
     access.retrieved(svc, user, "tracks", rec.id, case_no=rec.case_no, run=run.params_hash)
-    return _as_json(rec, run)
+    return recordings.tracks_json(rec, run)

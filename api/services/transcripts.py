@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from api.services.access import recording_cases
 from api.services.users import User
+from models.speech.transcribe import Transcript
 from models.speech.transcript_format import render
 from models.speech.transcripts import SearchHit, load_transcripts, search
 from storage.db.schema import Recording
@@ -21,6 +22,12 @@ FORMAT_TYPES = {
 
 class NoTranscript(LookupError):
     pass
+
+
+def transcripts_of(svc: Services, recording_id: str, stream: int | None = None) -> list[Transcript]:
+    """The recording's transcripts (of one audio stream when given), in stream order."""
+    with svc.db.session() as session:
+        return load_transcripts(session, recording_id, stream_index=stream)
 
 
 def render_transcript(svc: Services, recording_id: str, fmt: str, stream: int | None) -> str:
