@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import records, statements
-
 from cases.intervals import Interval, clip, gaps, merge, total
 from cases.kinds import Checklist
 from cases.repo import case_steps, find_case

@@ -257,7 +257,9 @@ def _language_rules(raw: Any, source: str) -> tuple[LanguageRule, ...]:
             raise ConfigFileError(f"{source}: language rule {key!r} needs phrases")
         extra = set(spec) - {"name", "min_score", "zh", "en"}
         if extra:
-            raise ConfigFileError(f"{source}: language rule {key!r} has unknown keys {sorted(extra)}")
+            raise ConfigFileError(
+                f"{source}: language rule {key!r} has unknown keys {sorted(extra)}"
+            )
         out.append(
             LanguageRule(
                 key=str(key),

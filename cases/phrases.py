@@ -250,7 +250,9 @@ def find(phrase: Phrase, stream: Sequence[Token], min_score: float) -> list[Matc
     vocabulary = frozenset(t.form for t in stream if t.zh == phrase.zh)
     if not vocabulary or not all(_reachable(p, vocabulary, min_score) for p in phrase.parts):
         return []
-    chains = [(m.score * _weight(phrase.parts[0]), m) for m in align(phrase.parts[0], stream, min_score)]
+    chains = [
+        (m.score * _weight(phrase.parts[0]), m) for m in align(phrase.parts[0], stream, min_score)
+    ]
     chains_out: list[tuple[float, Match, Match]] = [(s, m, m) for s, m in chains]
     gap = _MAX_GAP["zh" if phrase.zh else "en"]
     for part in phrase.parts[1:]:

@@ -286,22 +286,22 @@ def search_records(
         q = q.where(Case.case_no == case_no)
     hits = []
     for row, key, case in session.execute(q.order_by(WrittenRecord.id).limit(limit)):
-        page, snippet = _locate(row.text, terms[0])
+        page, snippet = _locate(row.text, terms[0], row.pages is not None)
         hits.append(
             DocumentHit(row.id, row.recording_id, case, key, row.kind, row.name, page, snippet)
         )
     return hits
 
 
-def _locate(text: str, term: str) -> tuple[int | None, str]:
-    """The page (form feeds count pages) and a snippet around the first hit of `term`."""
+def _locate(text: str, term: str, paged: bool) -> tuple[int | None, str]:
+    """The page (form feeds part them) and a snippet around the first hit of `term`."""
     form, where = search_form(text)
     pos = form.find(term)
     if pos < 0:
         return None, text[:80]
     at = where[pos]
     end = where[min(len(where) - 1, pos + len(term) - 1)] + 1
-    page = text.count(PAGE_BREAK, 0, at) + 1 if PAGE_BREAK in text else None
+    page = text.count(PAGE_BREAK, 0, at) + 1 if paged else None
     a, b = max(0, at - 40), min(len(text), end + 40)
     snippet = text[a:b].replace(PAGE_BREAK, " ").replace("\n", " ")
     return page, ("…" if a else "") + snippet + ("…" if b < len(text) else "")

@@ -58,7 +58,9 @@ class Speech:
     def label(self) -> str:
         return PurePath(self.name).stem or self.recording_id
 
-    def hear(self, key: str, phrases: Sequence[Phrase], min_score: float) -> list[tuple[Voice, Match]]:
+    def hear(
+        self, key: str, phrases: Sequence[Phrase], min_score: float
+    ) -> list[tuple[Voice, Match]]:
         """Every place in the linked part where one of `phrases` is heard, in time order."""
         if self.voices is None:
             return []
@@ -75,7 +77,9 @@ class Speech:
         return cached
 
     def at(self, seconds: float) -> datetime | None:
-        return None if self.capture_start is None else self.capture_start + timedelta(seconds=seconds)
+        return (
+            None if self.capture_start is None else self.capture_start + timedelta(seconds=seconds)
+        )
 
 
 @dataclass(frozen=True)
@@ -183,5 +187,3 @@ def speech_of(
         voices=voices,
         note=note,
     )
-
-

@@ -104,7 +104,9 @@ class _Candidate:
     timely: bool
 
 
-def _candidate(speech: Speech, rule: StatementRule, reference: datetime | None) -> _Candidate | None:
+def _candidate(
+    speech: Speech, rule: StatementRule, reference: datetime | None
+) -> _Candidate | None:
     phrases = _phrases(rule)
     hits = speech.hear(rule.key, phrases, rule.min_score)
     if not hits:

@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases.compliance import StepCompliance, steps_compliance, worst
-from cases.records import written_recording_ids
 from cases.kinds import Checklist
+from cases.records import written_recording_ids
 from cases.tables import LINK_CONFIRMED, Case, Link, Step
 from cases.times import as_utc, iso
 from storage.db.schema import Recording

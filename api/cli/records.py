@@ -69,8 +69,8 @@ def register(case_app: typer.Typer) -> None:
         else:
             table = Table("file", "status", "kind", "text", "chars", "sha256", "note")
             for r in rows:
-                table.add_row(r["path"], r["status"], r["kind"], r["text"] or "-",
-                              str(r["chars"]), (r["sha256"] or "")[:16], r["note"] or "")  # fmt: skip
+                cells = [r["path"], r["status"], r["kind"], r["text"] or "-", str(r["chars"])]
+                table.add_row(*cells, (r["sha256"] or "")[:16], r["note"] or "")
             console.print(table)
         if any(a.recording_id is None for a in done):
             raise typer.Exit(3)
@@ -160,7 +160,7 @@ def _print_step(step: StepCompliance) -> None:
             console.print(f"  [red]{f.name}[/] at {_clock(h.start_s)} in {h.recording}: "
                           f"{h.words!r}  {h.play}", highlight=False, soft_wrap=True)  # fmt: skip
     for w in step.written:
-        console.print(f"  written {w['kind']}: {w['name']} ({w['text_source']}, {w['chars']} chars)",
-                      highlight=False)  # fmt: skip
+        source = f"{w['text_source']}, {w['chars']} chars"
+        console.print(f"  written {w['kind']}: {w['name']} ({source})", highlight=False)
     for kind in step.written_missing:
         console.print(f"  [yellow]no written record[/] ({kind})", highlight=False)

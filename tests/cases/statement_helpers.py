@@ -17,7 +17,7 @@ _UNIT = re.compile(r"[\u3400-\u9fff][，。！？、]*|[^\s\u3400-\u9fff]+")
 def segment(start: float, text: str, per_unit: float = 0.25, doubtful: bool = False) -> Segment:
     """A segment whose words are its characters (Chinese) or its words (English), each
     `per_unit` seconds long, as Whisper's word times would be."""
-    words = []
+    words: list[Word] = []
     t = start
     for m in _UNIT.finditer(text):
         words.append(Word(t, t + per_unit, (" " if words and not m.group(0)[0] >= "\u3400" else "")

@@ -19,12 +19,13 @@ from cases.kinds import Checklist, load_checklist
 from cases.records import WrittenRecord, attach, extract_text, search_case, search_records
 from cases.stats import StatsQuery, compute
 from cases.tables import LINK_CONFIRMED, Link
-from models.speech.transcribe import Segment, Transcript, Word
+from models.speech.transcribe import Transcript
 from models.speech.transcripts import replace_transcripts
 from storage.db.schema import LedgerEvent, Recording
 from storage.services import Services
 from tests.cases.case_factory import T0, add_case, add_recording, add_step
 from tests.cases.pdf_factory import make_pdf
+from tests.cases.statement_helpers import segment
 
 RULES = load_checklist()
 NOTICE_LINES = ["查封扣押决定书", "当事人：张三", "扣押物品：香烟十箱"]
@@ -65,11 +66,13 @@ def test_attach_stores_hashes_ledgers_and_extracts(svc: Services, tmp_path: Path
             body = path.read_bytes()
             assert rec.sha256 == a.sha256 == hashlib.sha256(body).hexdigest()
             assert svc.store.get_bytes(rec.object_key) == body  # the original, write-once
-            actions = list(s.scalars(select(LedgerEvent.action).where(LedgerEvent.subject == rec.id)))
+            actions = list(
+                s.scalars(select(LedgerEvent.action).where(LedgerEvent.subject == rec.id))
+            )
             assert actions == ["acquired", "written_record_attached"]
         rows = list(s.scalars(select(WrittenRecord).order_by(WrittenRecord.id)))
-    assert [(r.kind, r.name) for r in rows] == [
-        ("notice", "notice.pdf"), ("record", "record_scan.png"), ("record", "清单.txt")]  # fmt: skip
+    names = [("notice", "notice.pdf"), ("record", "record_scan.png"), ("record", "清单.txt")]
+    assert [(r.kind, r.name) for r in rows] == names
     assert rows[0].pages == 2 and "扣押物品：香烟十箱" in rows[0].text
     assert rows[0].text_sha256 == hashlib.sha256(rows[0].text.encode()).hexdigest()
     details = json.loads(_event(svc, rows[0].recording_id, "written_record_attached").details)
@@ -110,12 +113,15 @@ def test_search_finds_written_and_spoken_words(svc: Services, tmp_path: Path) ->
     attach(svc, "ZF-2026-088", "S1", [_files(tmp_path)["notice"]], "notice")
     with svc.db.session() as s:
         rec = add_recording(s, start=T0, seconds=20, case_no="ZF-2026-088", name="BWC1.mp4")
-        seg = Segment(2.0, 4.0, "扣押物品是香烟", "zh", 0.99, -0.2, 0.01, 1.1, 0.9, 1.0,
-                      [Word(2.0 + i * 0.3, 2.3 + i * 0.3, ch, 0.9) for i, ch in enumerate("扣押物品是香烟")])  # fmt: skip
-        replace_transcripts(s, rec.id, "p" * 64, [Transcript(rec.id, 0, "a:0", "done", segments=[seg])])
+        seg = segment(2.0, "扣押物品是香烟")
+        replace_transcripts(
+            s, rec.id, "p" * 64, [Transcript(rec.id, 0, "a:0", "done", segments=[seg])]
+        )
     spoken, written = search_case(svc.db, "扣押物品", case_no="ZF-2026-088")
     assert [h.recording_id for h in spoken] == [rec.id] and spoken[0].start == pytest.approx(2.0)
-    assert [(d.step, d.kind, d.name, d.page) for d in written] == [("S1", "notice", "notice.pdf", 1)]
+    assert [(d.step, d.kind, d.name, d.page) for d in written] == [
+        ("S1", "notice", "notice.pdf", 1)
+    ]
     assert "扣押物品：香烟十箱" in written[0].snippet
     with svc.db.session() as s:
         # Traditional characters, other case and punctuation find the same words.
@@ -167,9 +173,10 @@ def test_stats_count_what_was_said_not_documents(svc: Services, tmp_path: Path) 
         assert step is not None
         step.officers = ["li", "wang"]
         said = "我们是市场监督管理局的执法人员。你给我闭嘴。"
-        seg = Segment(1.0, 9.0, said, "zh", 0.99, -0.2, 0.01, 1.1, 0.9, 1.0,
-                      [Word(1.0 + i * 0.3, 1.3 + i * 0.3, ch, 0.9) for i, ch in enumerate(said)])  # fmt: skip
-        replace_transcripts(s, rec.id, "p" * 64, [Transcript(rec.id, 0, "a:0", "done", segments=[seg])])
+        seg = segment(1.0, said)
+        replace_transcripts(
+            s, rec.id, "p" * 64, [Transcript(rec.id, 0, "a:0", "done", segments=[seg])]
+        )
     with svc.db.session() as s:
         stats = compute(s, StatsQuery(T0 - timedelta(days=1), T0 + timedelta(days=1)), RULES)
     summary = stats.summary
@@ -191,7 +198,7 @@ def test_extraction_refuses_nothing_and_invents_nothing(tmp_path: Path) -> None:
     assert "without a text layer" in (scan.note or "")
     assert extract_text(b"%PDF-1.7 broken", "x.pdf").source == "none"
     assert extract_text(bytes(range(256)) * 4, "blob.bin").source == "none"
-    assert extract_text("notice".encode(), "n.txt").text == "notice"
+    assert extract_text(b"notice", "n.txt").text == "notice"
 
 
 def test_attach_refuses_unknown_kind_and_step(svc: Services, tmp_path: Path) -> None:

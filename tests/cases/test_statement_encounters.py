@@ -101,7 +101,7 @@ def english(model: LoadedWhisper, tmp_path_factory: pytest.TempPathFactory) -> d
     if shutil.which("espeak-ng") is None:
         unavailable("espeak-ng not installed")
     folder = tmp_path_factory.mktemp("espeak")
-    out = {}
+    out: dict[str, Heard] = {}
     for name, script in ENGLISH.items():
         parts: list[np.ndarray | float] = [0.5]
         where: dict[str, tuple[float, float]] = {}
@@ -129,7 +129,9 @@ def mandarin(model: LoadedWhisper) -> dict[str, Heard]:
         "no_rights": _transcribe(model, no_rights, None),
         "insult": _transcribe(model, insult, None),
     }
-    out["insult"].sentences = {"insult": (full.shape[0] / SAMPLE_RATE + 1.0, out["insult"].duration_s)}
+    out["insult"].sentences = {
+        "insult": (full.shape[0] / SAMPLE_RATE + 1.0, out["insult"].duration_s)
+    }
     return out
 
 

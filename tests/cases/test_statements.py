@@ -57,8 +57,10 @@ def test_heard_despite_recognition_errors(phrase: str, heard: str) -> None:
         ("这是我们的执法证件", "这是我们的货物"),
         ("全程录音录像", "现在依法对你的货物实施查封"),
         ("you have the right to request a hearing", "You have the right to state your case."),
-        ("you have the right to state your case and defend yourself",
-         "You have the right to remain silent."),
+        (
+            "you have the right to state your case and defend yourself",
+            "You have the right to remain silent.",
+        ),
         ("this is my warrant card", "This is my car."),
         ("we are seizing", "We are leaving."),
     ],
