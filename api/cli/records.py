@@ -12,9 +12,10 @@ import typer
 from rich.table import Table
 
 from api.cli.common import console, fail, print_json, services
-from cases.compliance import StepCompliance, case_compliance, speech_to_json
+from api.services import cases as case_service
+from cases.compliance import StepCompliance, speech_to_json
 from cases.errors import CasesError
-from cases.kinds import WRITTEN_KINDS, load_checklist
+from cases.kinds import WRITTEN_KINDS
 from cases.records import attach, search_case
 from cases.times import iso
 from storage.errors import StorageError
@@ -87,11 +88,10 @@ def register(case_app: typer.Typer) -> None:
         """Per step: the required statements found (time, words, score, link) or missing
         in each recording, uncivil expressions flagged, and the written records."""
         with _guard(), services() as svc:
-            rules = load_checklist(checklist, svc.settings.data_dir)
-            with svc.db.session() as session:
-                report = case_compliance(
-                    session, case_no, rules, include_suggested=include_suggested
-                )
+            rules = case_service.checklist(svc, checklist)
+            report = case_service.compliance_report(
+                svc, case_no, rules, include_suggested=include_suggested
+            )
         if json_out:
             print_json({"case_no": report.case_no, "steps": [_step_json(s) for s in report.steps]})
             return
