@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def _escape(text: str) -> str:
@@ -40,8 +41,18 @@ def _to_unicode(chars: set[str]) -> bytes:
     ).encode()
 
 
-def make_pdf(pages: Sequence[Sequence[str] | None]) -> bytes:
-    """A PDF whose pages hold these lines (None: a page with an image and no text)."""
+@dataclass(frozen=True)
+class Scan:
+    """A scanned page: 8-bit grey pixels, row by row."""
+
+    width: int
+    height: int
+    pixels: bytes
+
+
+def make_pdf(pages: Sequence[Sequence[str] | Scan | None]) -> bytes:
+    """A PDF whose pages hold these lines; a Scan: that image and no text; None: a blank
+    grey image and no text."""
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -53,7 +64,8 @@ def make_pdf(pages: Sequence[Sequence[str] | None]) -> bytes:
         head = f"<< /Length {len(packed)} /Filter /FlateDecode {extra}>>\nstream\n".encode()
         return head + packed + b"\nendstream"
 
-    chars = {ch for page in pages if page for line in page for ch in line if ord(ch) >= 128}
+    texts = [p for p in pages if p is not None and not isinstance(p, Scan)]
+    chars = {ch for page in texts for line in page for ch in line if ord(ch) >= 128}
     f1 = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     cmap = add(stream(_to_unicode(chars or {"a"})))
     cid = add(
@@ -69,16 +81,29 @@ def make_pdf(pages: Sequence[Sequence[str] | None]) -> bytes:
     )
     image = add(stream(bytes([200]) * (40 * 40), "/Type /XObject /Subtype /Image /Width 40 "
                        "/Height 40 /ColorSpace /DeviceGray /BitsPerComponent 8 "))  # fmt: skip
-    pages_id = len(objects) + 1 + 2 * len(pages)
+    scans = [p for p in pages if isinstance(p, Scan)]
+    pages_id = len(objects) + 1 + 2 * len(pages) + len(scans)
     kids = []
     for page in pages:
-        content = _content(page) if page else b"q 500 0 0 700 50 50 cm /Im1 Do Q"
+        picture = image
+        if isinstance(page, Scan):
+            picture = add(
+                stream(
+                    page.pixels,
+                    f"/Type /XObject /Subtype /Image /Width {page.width} /Height {page.height} "
+                    "/ColorSpace /DeviceGray /BitsPerComponent 8 ",
+                )
+            )
+        if page is None or isinstance(page, Scan):
+            content = b"q 500 0 0 700 50 50 cm /Im1 Do Q"
+        else:
+            content = _content(page)
         c = add(stream(content))
         kids.append(
             add(
                 f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 595 842] "
                 f"/Resources << /Font << /F1 {f1} 0 R /F2 {f2} 0 R >> "
-                f"/XObject << /Im1 {image} 0 R >> >> /Contents {c} 0 R >>".encode()
+                f"/XObject << /Im1 {picture} 0 R >> >> /Contents {c} 0 R >>".encode()
             )
         )
     refs = " ".join(f"{k} 0 R" for k in kids)

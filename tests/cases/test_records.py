@@ -5,12 +5,13 @@ shown with the step, and the records a step's kind requires flagged when absent.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from cases.compliance import case_compliance, case_to_json
@@ -24,7 +25,7 @@ from models.speech.transcripts import replace_transcripts
 from storage.db.schema import LedgerEvent, Recording
 from storage.services import Services
 from tests.cases.case_factory import T0, add_case, add_recording, add_step
-from tests.cases.pdf_factory import make_pdf
+from tests.cases.pdf_factory import Scan, make_pdf
 from tests.cases.statement_helpers import segment
 
 RULES = load_checklist()
@@ -42,12 +43,20 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     notice = tmp_path / "notice.pdf"
     notice.write_bytes(make_pdf([NOTICE_LINES, ["Notice of seizure", "Goods: ten boxes"]]))
     scan = tmp_path / "record_scan.png"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "color=white:s=320x440:d=1", "-frames:v", "1", str(scan)],
-                   check=True, timeout=60)  # fmt: skip
+    _form(["ON-SITE RECORD", "Case ZF-2026-088", "Goods: ten boxes of cigarettes"]).save(scan)
     text = tmp_path / "清单.txt"
     text.write_bytes("现场笔录：扣押香烟十箱，当事人签字。".encode("gb18030"))
     return {"notice": notice, "scan": scan, "text": text}
+
+
+def _form(lines: list[str]) -> Image.Image:
+    """A scanned form: dark lines on a slightly grey page, a little skewed."""
+    img = Image.new("L", (1000, 600), 235)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=36)
+    for i, line in enumerate(lines):
+        draw.text((70, 70 + i * 90), line, font=font, fill=20)
+    return img.rotate(0.7, fillcolor=235)
 
 
 def test_attach_stores_hashes_ledgers_and_extracts(svc: Services, tmp_path: Path) -> None:
@@ -55,8 +64,8 @@ def test_attach_stores_hashes_ledgers_and_extracts(svc: Services, tmp_path: Path
     files = _files(tmp_path)
     receipt, done = attach(svc, "ZF-2026-088", "S1", [files["notice"]], "notice")
     _, more = attach(svc, "ZF-2026-088", "S1", [files["scan"], files["text"]], "record")
-    assert [a.text_source for a in done + more] == ["pdf_text_layer", "none", "text_file"]
-    assert more[0].note == "an image: stored and hashed, no text (no OCR on this host)"
+    assert [a.text_source for a in done + more] == ["pdf_text_layer", "ocr", "text_file"]
+    assert (more[0].note or "").startswith("read by OCR, mean confidence 0.9")
     assert more[1].note == "decoded as gb18030"
     assert receipt.entries[0].status == "not-media"
     with svc.db.session() as s:
@@ -110,7 +119,9 @@ def test_same_bytes_twice_are_one_original(svc: Services, tmp_path: Path) -> Non
 
 def test_search_finds_written_and_spoken_words(svc: Services, tmp_path: Path) -> None:
     _world(svc)
-    attach(svc, "ZF-2026-088", "S1", [_files(tmp_path)["notice"]], "notice")
+    files = _files(tmp_path)
+    attach(svc, "ZF-2026-088", "S1", [files["notice"]], "notice")
+    attach(svc, "ZF-2026-088", "S1", [files["scan"]], "record")
     with svc.db.session() as s:
         rec = add_recording(s, start=T0, seconds=20, case_no="ZF-2026-088", name="BWC1.mp4")
         seg = segment(2.0, "扣押物品是香烟")
@@ -129,6 +140,9 @@ def test_search_finds_written_and_spoken_words(svc: Services, tmp_path: Path) ->
         assert [d.page for d in search_records(s, "NOTICE, of seizure")] == [2]
         assert search_records(s, "扣押物品", case_no="ZF-1999-000") == []
         assert search_records(s, "听证") == []
+        # The scanned form, read by OCR, is found by its words.
+        scanned = search_records(s, "ten boxes of cigarettes")
+        assert [(d.kind, d.name) for d in scanned] == [("record", "record_scan.png")]
 
 
 def test_step_shows_its_records_and_flags_those_missing(svc: Services, tmp_path: Path) -> None:
@@ -192,13 +206,26 @@ def test_stats_count_what_was_said_not_documents(svc: Services, tmp_path: Path) 
     assert (unit["statements_missing"], unit["language_flags"]) == (4, 1)
 
 
-def test_extraction_refuses_nothing_and_invents_nothing(tmp_path: Path) -> None:
-    scan = extract_text(make_pdf([None, None]), "scan.pdf")
-    assert (scan.text, scan.source, scan.pages) == ("", "none", 2)
-    assert "without a text layer" in (scan.note or "")
+def test_extraction_refuses_nothing_and_invents_nothing() -> None:
+    blank = extract_text(make_pdf([None, None]), "scan.pdf")
+    assert (blank.text, blank.source, blank.pages) == ("", "none", 2)
+    assert "OCR read no text" in (blank.note or "")
     assert extract_text(b"%PDF-1.7 broken", "x.pdf").source == "none"
     assert extract_text(bytes(range(256)) * 4, "blob.bin").source == "none"
     assert extract_text(b"notice", "n.txt").text == "notice"
+    empty = io.BytesIO()
+    Image.new("L", (400, 300), 255).save(empty, "PNG")
+    assert extract_text(empty.getvalue(), "empty.png").source == "none"
+
+
+def test_scanned_pages_are_read_by_ocr_beside_text_layers() -> None:
+    form = _form(["NOTICE OF SEIZURE", "Goods: ten boxes of cigarettes"])
+    scan = Scan(form.width, form.height, form.tobytes())
+    got = extract_text(make_pdf([scan, ["Receipt signed by the party"]]), "mixed.pdf")
+    assert (got.source, got.pages) == ("ocr+pdf_text_layer", 2)
+    first, second = got.text.split("\f")
+    assert "ten boxes of cigarettes" in first and second == "Receipt signed by the party"
+    assert (got.note or "").startswith("page 1: read by OCR")
 
 
 def test_attach_refuses_unknown_kind_and_step(svc: Services, tmp_path: Path) -> None:
