@@ -179,6 +179,10 @@ class Attached:
     chars: int
     note: str | None
 
+    @property
+    def attached(self) -> bool:
+        return self.recording_id is not None and self.text_source != "not_attached"
+
 
 def attach(
     svc: Services, case_no: str, step_ref: str, paths: Sequence[Path], kind: str
@@ -204,6 +208,11 @@ def attach(
         )
         if found is not None:
             extracted[rec.id] = Extracted(found.text, found.text_source, found.text_note)
+            return []
+        if rec.media_kind in ("video", "audio"):
+            # A recording is linked to the step (`custos case link`), not attached to it.
+            note = f"{rec.media_kind}, not a document: link it with `custos case link`"
+            extracted[rec.id] = Extracted("", "not_attached", note)
             return []
         got = extract_text(svc.store.get_bytes(rec.object_key), rec.original_name)
         extracted[rec.id] = got

@@ -73,8 +73,8 @@ def register(case_app: typer.Typer) -> None:
                 cells = [r["path"], r["status"], r["kind"], r["text"] or "-", str(r["chars"])]
                 table.add_row(*cells, (r["sha256"] or "")[:16], r["note"] or "")
             console.print(table)
-        if any(a.recording_id is None for a in done):
-            raise typer.Exit(3)
+        if not all(a.attached for a in done):
+            raise typer.Exit(3)  # unreadable, or a recording rather than a document
 
     @case_app.command("statements")
     def statements_cmd(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,6 +227,19 @@ def test_scanned_pages_are_read_by_ocr_beside_text_layers() -> None:
     first, second = got.text.split("\f")
     assert "ten boxes of cigarettes" in first and second == "Receipt signed by the party"
     assert (got.note or "").startswith("page 1: read by OCR")
+
+
+def test_a_recording_is_not_a_written_record(svc: Services, tmp_path: Path) -> None:
+    _world(svc)
+    clip = tmp_path / "BWC0042_20261103141500_0003.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=s=160x120:r=10:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(clip)], check=True, timeout=60)  # fmt: skip
+    _, done = attach(svc, "ZF-2026-088", "S1", [clip], "record")
+    assert done[0].status == "stored" and not done[0].attached
+    assert "link it with `custos case link`" in (done[0].note or "")
+    with svc.db.session() as s:
+        assert s.scalars(select(WrittenRecord)).first() is None
 
 
 def test_attach_refuses_unknown_kind_and_step(svc: Services, tmp_path: Path) -> None:
