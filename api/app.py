@@ -27,8 +27,10 @@ from api.routes import (
     jobs,
     recordings,
     search,
+    stats,
     tracks,
     uploads,
+    users,
     web,
 )
 from api.services.uploads import Uploads
@@ -101,6 +103,8 @@ def create_app(
         disclosure,
         jobs,
         search,
+        stats,
+        users,
         audit,
         uploads,
         web,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from api.metrics import Metrics
@@ -83,3 +84,16 @@ def user_services(svc: Svc, user: CurrentUser) -> Services:
 
 
 UserSvc = Annotated[Services, Depends(user_services)]
+
+
+def viewing_reason(
+    header: Annotated[str | None, Header(alias="X-Custos-Reason", max_length=500)] = None,
+    query: Annotated[str | None, Query(alias="reason", max_length=500)] = None,
+) -> str | None:
+    """Why the caller views this (a case may require it): header, or query for <video src>."""
+    # Headers are Latin-1 on the wire: a client sends other scripts percent-encoded.
+    text = (unquote(header) if header else (query or "")).strip()
+    return text or None
+
+
+Reason = Annotated[str | None, Depends(viewing_reason)]

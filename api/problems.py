@@ -10,11 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.services.access import Forbidden, NotVisible
+from api.services.access import Forbidden, NotVisible, ReasonRequired
 from api.services.media import NoSuchMedia, RangeNotSatisfiable
 from api.services.transcripts import NoTranscript
 from api.services.uploads import UploadError
-from api.services.users import UserError
+from api.services.users import NoSuchUser, UserError
 from cases.errors import NotFound
 from storage.errors import ObjectNotFound
 
@@ -84,11 +84,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
     for exc_type, status in (
         (NotVisible, 404),
+        (NoSuchUser, 404),
         (NoSuchMedia, 404),
         (NoTranscript, 404),
         (NotFound, 404),
         (ObjectNotFound, 404),
         (Forbidden, 403),
+        (ReasonRequired, 428),
         (UserError, 400),
     ):
         app.add_exception_handler(exc_type, simple(status))  # type: ignore[arg-type]

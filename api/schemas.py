@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.services.access import AccessEvent
 from api.services.users import User
@@ -14,7 +14,7 @@ from disclosure.exports import ExportRecord
 from disclosure.plan import PlanVersion
 from disclosure.renders import Finding, RenderSummary
 from models.speech.transcripts import SearchHit
-from storage.db.schema import LedgerEvent, Recording
+from storage.db.schema import Derivative, LedgerEvent, Recording
 from storage.ledger import VerifyReport
 from workers.jobs import JobView
 
@@ -84,6 +84,68 @@ class RecordingOut(BaseModel):
 
 class CaseOut(BaseModel):
     case_no: str
+
+
+class DerivativeOut(BaseModel):
+    kind: str
+    sha256: str
+    size: int
+    source_sha256: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, d: Derivative) -> DerivativeOut:
+        return cls.model_validate(d, from_attributes=True)
+
+
+class StepOut(BaseModel):
+    id: int
+    key: str
+    kind: str
+    title: str
+    start: str | None
+    end: str | None
+    officers: list[Any]
+    devices: list[Any]
+    place: str | None
+
+
+class LinkIn(BaseModel):
+    """A link of (part of) a recording to a step of the case, made by the caller."""
+
+    recording: str = Field(min_length=1, max_length=200)
+    step: str = Field(min_length=1, max_length=200)
+    start: str | None = Field(default=None, max_length=64, description="ISO time or offset")
+    end: str | None = Field(default=None, max_length=64, description="ISO time or offset")
+    proves: str | None = Field(default=None, max_length=2000)
+
+
+class LinkOut(BaseModel):
+    link_id: int
+    recording_id: str
+    recording_name: str
+    step_key: str
+    start: datetime | None
+    end: datetime | None
+    trimmed: str
+
+
+class DecidedOut(BaseModel):
+    decided: list[int]
+
+
+class ReasonFlagIn(BaseModel):
+    required: bool
+
+
+class UserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class GrantIn(BaseModel):
+    case_no: str = Field(min_length=1, max_length=128)
 
 
 class SearchHitOut(BaseModel):

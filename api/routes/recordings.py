@@ -9,11 +9,12 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import CurrentUser, UserSvc
-from api.schemas import RecordingOut
-from api.services import access
+from api.deps import CurrentUser, Reason, UserSvc
+from api.schemas import DerivativeOut, JobOut, RecordingOut
+from api.services import access, recordings
 from api.services.media import media_object, parse_range, stream_bytes
 from api.services.transcripts import FORMAT_TYPES, render_transcript
+from workers.jobs import list_jobs
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 
@@ -41,6 +42,22 @@ def show(recording_id: str, svc: UserSvc, user: CurrentUser) -> RecordingOut:
     return RecordingOut.of(rec)
 
 
+@router.get("/{recording_id}/derivatives", responses={404: {}})
+def derivatives(recording_id: str, svc: UserSvc, user: CurrentUser) -> list[DerivativeOut]:
+    """The derived copies made from the original (mezzanine, proxy, audio, poster, ...)."""
+    rec = access.visible_recording(svc, user, recording_id, "derivatives")
+    access.require(user, "case.read")
+    return [DerivativeOut.of(d) for d in recordings.derivatives(svc, rec.id)]
+
+
+@router.get("/{recording_id}/jobs", responses={404: {}})
+def recording_jobs(recording_id: str, svc: UserSvc, user: CurrentUser) -> list[JobOut]:
+    """The recording's processing jobs, with progress and the reason of any failure."""
+    rec = access.visible_recording(svc, user, recording_id, "jobs")
+    access.require(user, "case.read")
+    return [JobOut.of(j) for j in list_jobs(svc, recording_id=rec.id)]
+
+
 _MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"application/octet-stream": {}}},
     206: {"description": "Partial content"},
@@ -55,10 +72,15 @@ def media(
     kind: MediaKind,
     svc: UserSvc,
     user: CurrentUser,
+    reason: Reason,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
+    """The derivative (or, where the role allows, the original) with HTTP range requests;
+    428 when the case requires a viewing reason and none is sent."""
     rec = access.visible_recording(svc, user, recording_id, f"media.{kind.value}")
     access.require(user, "media.original" if kind is MediaKind.original else "media.read")
+    if kind not in (MediaKind.poster, MediaKind.sprite):  # stills show nobody's words
+        access.need_reason(svc, user, rec, reason, f"media.{kind.value}")
     obj = media_object(svc, rec, kind.value)
     wanted = parse_range(range_header, obj.size)
     start, end = (wanted.start, wanted.end) if wanted else (0, obj.size)
@@ -69,6 +91,7 @@ def media(
         rec.id,
         case_no=rec.case_no,
         range_=f"bytes={start}-{end - 1}" if wanted else "whole",
+        reason=reason,
         key=obj.key,
     )
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
@@ -87,15 +110,16 @@ def transcript(
     recording_id: str,
     svc: UserSvc,
     user: CurrentUser,
+    reason: Reason,
     format: TranscriptFormat = TranscriptFormat.vtt,  # noqa: A002 - the query's name
     stream: Annotated[int | None, Query(description="audio stream index")] = None,
 ) -> Response:
     rec = access.visible_recording(svc, user, recording_id, "transcript")
     access.require(user, "media.read")
+    access.need_reason(svc, user, rec, reason, "transcript")
     body = render_transcript(svc, rec.id, format.value, stream)
-    access.retrieved(
-        svc, user, "transcript", rec.id, case_no=rec.case_no, format=format.value, stream=stream
-    )
+    access.retrieved(svc, user, "transcript", rec.id, case_no=rec.case_no, reason=reason,
+                     format=format.value, stream=stream)  # fmt: skip
     return Response(body, media_type=FORMAT_TYPES[format.value])
 
 
@@ -123,6 +147,7 @@ def played(
     recording_id: str,
     svc: UserSvc,
     user: CurrentUser,
+    reason: Reason,
     body: Annotated[PlayedIn | None, Body()] = None,
 ) -> Response:
     """Ledger `access.played`: which ranges of the recording the caller watched."""
@@ -139,6 +164,7 @@ def played(
             rec.id,
             case_no=rec.case_no,
             range_=f"seconds={text}",
+            reason=reason,
             kind=body.kind.value,
             stream=body.stream,
             seconds=round(sum(r.end - r.start for r in ranges), 3),

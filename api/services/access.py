@@ -32,6 +32,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.read": frozenset({"auditor", "admin"}),
     "disclosure.read": frozenset({"reviewer", "disclosure_officer", "auditor", "admin"}),
     "disclosure.write": frozenset({"disclosure_officer", "admin"}),
+    "case.write": frozenset({"case_officer", "admin"}),
+    "stats.read": frozenset({"auditor", "admin"}),
+    "users.admin": frozenset({"admin"}),
 }
 WRITE_ROLES = PERMISSIONS["upload"]
 
@@ -42,6 +45,17 @@ class NotVisible(LookupError):
 
 class Forbidden(PermissionError):
     """The caller's role does not allow this."""
+
+
+class ReasonRequired(PermissionError):
+    """The recording's case requires a stated reason before viewing, and none was given."""
+
+    def __init__(self, cases: list[str]) -> None:
+        self.cases = cases
+        super().__init__(
+            f"case {', '.join(cases)} requires a reason before viewing: send it in the "
+            "X-Custos-Reason header or the reason query parameter"
+        )
 
 
 def allowed(user: User, permission: str) -> bool:
@@ -95,6 +109,42 @@ def visible_recording(svc: Services, user: User, recording_id: str, what: str) -
     return rec
 
 
+def cases_requiring_reason(svc: Services, rec: Recording) -> list[str]:
+    """The recording's cases whose "reason required before viewing" flag is on."""
+    with svc.db.session() as session:
+        numbers = recording_cases(session, rec)
+        if not numbers:
+            return []
+        flagged = session.scalars(select(Case).where(Case.case_no.in_(numbers)))
+        return sorted(c.case_no for c in flagged if (c.extra or {}).get("reason_required"))
+
+
+def recordings_requiring_reason(svc: Services, recording_ids: set[str]) -> set[str]:
+    """Those of `recording_ids` whose case requires a viewing reason."""
+    out: set[str] = set()
+    with svc.db.session() as session:
+        for rid in recording_ids:
+            rec = session.get(Recording, rid)
+            if rec is None:
+                continue
+            numbers = recording_cases(session, rec)
+            cases = session.scalars(select(Case).where(Case.case_no.in_(numbers)))
+            if any((c.extra or {}).get("reason_required") for c in cases):
+                out.add(rid)
+    return out
+
+
+def need_reason(svc: Services, user: User, rec: Recording, reason: str | None, what: str) -> None:
+    """Refuse (ReasonRequired, ledgered as denied) a retrieval without the reason the
+    recording's case demands; a reason given is carried by the `access.*` event itself."""
+    if reason:
+        return
+    flagged = cases_requiring_reason(svc, rec)
+    if flagged:
+        denied(svc, user, what, rec.id, recording=rec.id, because="reason required")
+        raise ReasonRequired(flagged)
+
+
 def visible_case(svc: Services, user: User, case_no: str, what: str) -> str:
     """The case number, if the caller may see the case (NotVisible otherwise)."""
     if not user.can_read_case(case_no):
@@ -111,6 +161,7 @@ def retrieved(
     *,
     case_no: str | None = None,
     range_: str | None = None,
+    reason: str | None = None,
     **details: Any,
 ) -> None:
     """Ledger one retrieval: `access.<what>` by `user` of `recording_id`."""
@@ -119,6 +170,8 @@ def retrieved(
         body["case"] = case_no
     if range_ is not None:
         body["range"] = range_
+    if reason:
+        body["reason"] = reason
     body.update(details)
     svc.ledger.record(actor=user.name, action=f"access.{what}", subject=recording_id, details=body)
 

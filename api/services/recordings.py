@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models.vision.tracks_store import StoredRun, load_run
 from storage import lookup
-from storage.db.schema import Derivative, Job, Recording
+from storage.db.schema import Derivative, Recording
 from storage.services import Services
 
 
@@ -30,13 +30,6 @@ def derivatives(svc: Services, recording_id: str) -> list[Derivative]:
                 .where(Derivative.recording_id == recording_id)
                 .order_by(Derivative.kind, Derivative.id)
             )
-        )
-
-
-def jobs(svc: Services, recording_id: str) -> list[Job]:
-    with svc.db.session() as session:
-        return list(
-            session.scalars(select(Job).where(Job.recording_id == recording_id).order_by(Job.id))
         )
 
 

@@ -35,6 +35,10 @@ class UserError(ValueError):
     """A user command cannot be carried out (unknown user, bad role, ...)."""
 
 
+class NoSuchUser(UserError, LookupError):
+    """No user has this name."""
+
+
 class UserRow(Base):
     __tablename__ = "users"
 
@@ -102,7 +106,7 @@ def token_digest(token: str) -> str:
 def _row(session: Session, name: str) -> UserRow:
     row = session.scalar(select(UserRow).where(UserRow.name == name))
     if row is None:
-        raise UserError(f"no user {name!r}")
+        raise NoSuchUser(f"no user {name!r}")
     return row
 
 

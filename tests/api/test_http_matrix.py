@@ -22,6 +22,8 @@ DWRITE = frozenset({"disclosure_officer", "admin"})
 NO_EXPORT = "00000000-0000-0000-0000-000000000000"
 ACK: tuple[frozenset[str] | str, bool, int] = (DWRITE, True, 404)  # no such finding
 PUBLIC = "public"
+CWRITE = frozenset({"case_officer", "admin"})
+ADMIN = frozenset({"admin"})
 # (method, path) -> (roles allowed, scoped: the record's case decides, success status)
 RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("GET", "/healthz"): (PUBLIC, False, 200),
@@ -59,6 +61,21 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("GET", "/api/exports/{export_id}/download"): (DREAD, False, 404),
     ("POST", "/api/exports/{export_id}/withdraw"): (DWRITE, False, 404),
     ("GET", "/api/jobs"): (ALL, True, 200),
+    ("GET", "/api/cases/{case_no}"): (ALL, True, 200),
+    ("GET", "/api/cases/{case_no}/steps"): (ALL, True, 200),
+    ("POST", "/api/cases/{case_no}/links"): (CWRITE, True, 422),  # no body
+    ("POST", "/api/cases/{case_no}/links/{link_id}/confirm"): (CWRITE, True, 404),  # no link
+    ("POST", "/api/cases/{case_no}/links/{link_id}/reject"): (CWRITE, True, 404),
+    ("PUT", "/api/cases/{case_no}/reason-required"): (CWRITE, True, 422),  # no body
+    ("GET", "/api/stats"): (AUDIT, False, 200),
+    ("GET", "/api/users"): (ADMIN, False, 200),
+    ("POST", "/api/users"): (ADMIN, False, 422),  # no body
+    # {name}: a user that does not exist, so the matrix changes nobody's access
+    ("POST", "/api/users/{name}/grants"): (ADMIN, False, 422),
+    ("DELETE", "/api/users/{name}/grants/{case_no}"): (ADMIN, False, 404),
+    ("POST", "/api/users/{name}/disable"): (ADMIN, False, 404),
+    ("GET", "/api/recordings/{recording_id}/derivatives"): (ALL, True, 200),
+    ("GET", "/api/recordings/{recording_id}/jobs"): (ALL, True, 200),
     ("GET", "/api/ledger/events"): (AUDIT, False, 200),
 }
 
@@ -102,6 +119,7 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
     url = path.replace("{case_no}", case).replace("{recording_id}", rec)
     url = url.replace("{kind}", "mezzanine").replace("{batch}", "b1")
     url = url.replace("{finding_id}", "999999").replace("{export_id}", NO_EXPORT)
+    url = url.replace("{link_id}", "999999").replace("{name}", "nobody")
     if "{upload_id}" in url:
         # own: the caller's upload (for a role that cannot upload: the technician's);
         # other: somebody else's upload
@@ -112,6 +130,8 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
     params: dict[str, str] = {}
     if path == "/api/search":
         params = {"q": "horizon", "case": case}
+    if path == "/api/stats":
+        params = {"from": "2020-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
     if path == "/api/jobs":
         params = {"recording": rec}
     if path == "/api/ledger/events":
