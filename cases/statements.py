@@ -154,14 +154,13 @@ def check_step(
             verdicts.append(Verdict(st.key, st.name, st.where, "found", best.heard, None))
         elif found:
             best = min(found, key=_order)
-            when = (
-                hms(best.heard.at, same_day_as=step.start)
-                if best.heard.at
-                else f"{best.heard.start_s:.0f} s into"
-            )
+            if best.heard.at is not None:
+                when = f"at {hms(best.heard.at, same_day_as=step.start)} in {best.speech.label}"
+            else:
+                when = f"{best.heard.start_s:.0f} s into {best.speech.label}"
             message = (
-                f"{st.name} only at {when} in {best.speech.label}, not within "
-                f"{st.within_s:g} s of the start of {rule.name}{pending}"
+                f"{st.name} only {when}, not within {st.within_s:g} s of the start of "
+                f"{rule.name}{pending}"
             )
             verdicts.append(Verdict(st.key, st.name, st.where, "late", best.heard, message))
         else:

@@ -125,6 +125,16 @@ def test_start_statements_said_late_are_a_finding() -> None:
     )
 
 
+def test_late_in_a_recording_without_capture_time() -> None:
+    late = [(300.0, ALL_ZH[0][1]), (306.0, ALL_ZH[1][1]), (311.0, ALL_ZH[2][1])]
+    verdict = check_step(window("seizure", T0), SEIZURE, [speech(late)], RULES)
+    assert verdict.issues[0] == (
+        "the officers' identity only 300 s into BWC0042_0003, not within 120 s of the start "
+        "of seizure"
+    )
+    assert [v.heard.at for v in verdict.verdicts if v.heard] == [None] * 5
+
+
 def test_said_in_any_recording_of_the_step_counts() -> None:
     first = speech(ALL_ZH[:2], rec_id="a", name="BWC0042_0003.mp4", capture_start=T0)
     second = speech([(2.0, ALL_ZH[2][1])], rec_id="b", name="BWC0042_0004.mp4",
