@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -122,9 +123,15 @@ class TcpProxy:
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
+            # Linger 0, then shutdown: the peer gets a reset at once. (A bare close() while
+            # a pipe thread is blocked in recv() on the socket closes nothing: the client
+            # would wait, half-open, for minio's 5-minute read timeout.)
             with contextlib.suppress(OSError):
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-                conn.close()  # RST: the peer sees the connection reset
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                conn.close()
         if self._thread is not None:
             self._thread.join(5)
 
@@ -141,6 +148,10 @@ class TcpProxy:
                 continue
             server.settimeout(None)
             with self._lock:
+                if self._listener is not listener:  # cut while this one was connecting
+                    client.close()
+                    server.close()
+                    return
                 self._conns += [client, server]
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
