@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------
     data_dir: Path = Path("./custos-data")
+    # production: secrets left at an empty, well-known or unprotected default are refused
+    environment: Literal["development", "production"] = "development"
     database_url: str | None = None  # default: SQLite file in data_dir
     object_store: Literal["local", "s3"] = "local"
     objects_dir: Path | None = None  # default: data_dir/objects
@@ -159,6 +161,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _no_default_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = default_secrets(self)
+        if problems:
+            raise ValueError(
+                "CUSTOS_ENVIRONMENT=production refuses default secrets: " + "; ".join(problems)
+            )
+        return self
+
     @field_validator("digests", mode="before")
     @classmethod
     def _split_digests(cls, value: object) -> object:
@@ -219,6 +232,49 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache(self) -> Path:
         return (self.whisper_cache_dir or self.data_dir / "models").resolve()
+
+
+# Credentials that ship with the servers Custos talks to, or that examples use: a
+# deployment that still carries one is open to anybody who read the same manual.
+WELL_KNOWN_SECRETS = frozenset(
+    {"", "minioadmin", "minio", "minio123", "admin", "password", "postgres", "changeme",
+     "secret", "custos", "root", "test", "guest"}
+)  # fmt: skip
+
+
+def default_secrets(settings: Settings) -> list[str]:
+    """Each secret setting left at an empty or well-known value, as `CUSTOS_X: why`."""
+    out: list[str] = []
+    if settings.object_store == "s3":
+        for name in ("s3_access_key", "s3_secret_key"):
+            value = getattr(settings, name)
+            if value.strip().lower() in WELL_KNOWN_SECRETS:
+                out.append(f"{ENV_PREFIX}{name.upper()}: empty or a well-known default")
+    passphrase = settings.ledger_key_passphrase
+    if settings.ledger_public_key is None and (
+        passphrase is None or passphrase.get_secret_value().strip().lower() in WELL_KNOWN_SECRETS
+    ):
+        out.append(
+            f"{ENV_PREFIX}LEDGER_KEY_PASSPHRASE: the signing key would lie unencrypted or "
+            "under a well-known passphrase"
+        )
+    if settings.database_url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            password = make_url(settings.database_url).password
+        except (ArgumentError, ValueError):  # a malformed URL is reported when it is opened
+            password = None
+        if password is not None and str(password).strip().lower() in WELL_KNOWN_SECRETS:
+            out.append(f"{ENV_PREFIX}DATABASE_URL: the database password is a well-known default")
+    if settings.redis_url:
+        from urllib.parse import urlsplit
+
+        password = urlsplit(settings.redis_url).password
+        if password is not None and password.strip().lower() in WELL_KNOWN_SECRETS:
+            out.append(f"{ENV_PREFIX}REDIS_URL: the Redis password is a well-known default")
+    return out
 
 
 def check_environment(environ: dict[str, str] | None = None) -> None:
