@@ -175,6 +175,11 @@ class _Upto(io.RawIOBase):
         self._handle = handle
         self._left = limit
 
+    @property
+    def name(self) -> str:
+        """The file's name, as the handle it wraps has it (stores and logs show it)."""
+        return str(getattr(self._handle, "name", ""))
+
     def readable(self) -> bool:
         return True
 
