@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -75,19 +76,24 @@ class Receipt:
             "files": [asdict(e) for e in self.entries],
         }
 
+    def csv_text(self) -> str:
+        """One row per file, with the ledger head the run ended on."""
+        out = io.StringIO(newline="")
+        names = [f.name for f in fields(ReceiptEntry)] + ["ledger_head"]
+        head = "" if self.ledger_head is None else self.ledger_head.label
+        writer = csv.DictWriter(out, fieldnames=names)
+        writer.writeheader()
+        for entry in self.entries:
+            row = asdict(entry)
+            row["missing"] = ";".join(entry.missing)
+            row["ledger_head"] = head
+            writer.writerow(row)
+        return out.getvalue()
+
     def write(self, folder: Path) -> tuple[Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)
         csv_path = folder / f"receipt-{self.run_id}.csv"
         json_path = folder / f"receipt-{self.run_id}.json"
-        names = [f.name for f in fields(ReceiptEntry)] + ["ledger_head"]
-        head = "" if self.ledger_head is None else self.ledger_head.label
-        with csv_path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, fieldnames=names)
-            writer.writeheader()
-            for entry in self.entries:
-                row = asdict(entry)
-                row["missing"] = ";".join(entry.missing)
-                row["ledger_head"] = head
-                writer.writerow(row)
+        csv_path.write_text(self.csv_text(), encoding="utf-8", newline="")
         json_path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False))
         return csv_path, json_path

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+import json
+import re
+import socket
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Request
 from fastapi.responses import Response
@@ -14,6 +17,7 @@ from api.deps import CurrentUser, MetricsDep, UploadsDep, UserSvc
 from api.metrics import Metrics
 from api.schemas import UploadOut
 from api.services import access
+from api.services import uploads as upload_service
 from api.services.uploads import (
     CHECKSUM_ALGORITHMS,
     TUS_EXTENSIONS,
@@ -147,6 +151,30 @@ def delete_upload(upload_id: str, svc: UserSvc, user: CurrentUser, uploads: Uplo
 def show_upload(upload_id: str, user: CurrentUser, uploads: UploadsDep) -> UploadOut:
     """The upload's state and, once acquired, its custody receipt entry."""
     return _out(uploads.load(upload_id, user))
+
+
+@router.get(
+    "/batches/{batch}/receipt",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}, 404: {}},
+)
+def batch_receipt(
+    batch: str,
+    user: CurrentUser,
+    uploads: UploadsDep,
+    format: Literal["json", "csv"] = "json",  # noqa: A002 - the query's name
+) -> Response:
+    """One custody receipt for the whole batch, as JSON or CSV (as `custos ingest` writes)."""
+    infos = uploads.batch(user, batch)
+    if not infos:
+        raise HTTPException(404, f"no uploads of yours in batch {batch!r}")
+    receipt = upload_service.batch_receipt(infos, batch, user.name, socket.gethostname())
+    name = f"receipt-batch-{re.sub(r'[^A-Za-z0-9_.-]', '_', batch)[:80]}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return Response(receipt.csv_text(), media_type="text/csv; charset=utf-8", headers=headers)
+    body = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/batches/{batch}")

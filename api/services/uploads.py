@@ -20,7 +20,7 @@ import re
 import shutil
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from api.services.access import can_write_case
 from api.services.users import User
 from ingest.acquire import CaptureMeta, IngestCallbacks, ingest
+from ingest.receipt import Receipt, ReceiptEntry
 from storage.services import Services
 
 TUS_VERSION = "1.0.0"
@@ -338,6 +339,32 @@ class Uploads:
             if info.metadata.get("batch") == batch:
                 found.append(info)
         return found
+
+
+def batch_receipt(infos: list[UploadInfo], batch: str, actor: str, host: str) -> Receipt:
+    """One custody receipt for every file of a batch (one dropped folder), as the CLI's
+    receipt for one `custos ingest` run: files acquired carry their entry; files not yet
+    acquired are listed with their upload state, so nothing of the folder goes unseen."""
+    entries: list[ReceiptEntry] = []
+    known = {f.name for f in fields(ReceiptEntry)}
+    for info in sorted(infos, key=lambda i: i.metadata.get("relative_path") or i.filename):
+        if info.receipt_entry is not None:
+            entries.append(
+                ReceiptEntry(**{k: v for k, v in info.receipt_entry.items() if k in known})
+            )
+        else:
+            reason = info.error or f"{info.offset} of {info.length} bytes received"
+            entries.append(ReceiptEntry(path=info.filename, status=f"upload-{info.state}",
+                                        reason=reason, size=info.length))  # fmt: skip
+    times = sorted(i.created_at for i in infos)
+    return Receipt(
+        run_id=f"batch-{batch}",
+        started_at=times[0] if times else "",
+        finished_at=None if any(i.receipt_entry is None for i in infos) else times[-1],
+        actor=actor,
+        host=host,
+        entries=entries,
+    )
 
 
 def capture_meta(metadata: dict[str, str]) -> CaptureMeta:

@@ -48,6 +48,7 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("DELETE", "/api/uploads/{upload_id}"): (UPLOAD, True, 204),
     ("GET", "/api/uploads/{upload_id}"): (UPLOAD, True, 200),
     ("GET", "/api/uploads/batches/{batch}"): (ALL, False, 200),
+    ("GET", "/api/uploads/batches/{batch}/receipt"): (ALL, False, 404),  # nobody's batch b1
     # the world's recordings were never detected, and are not media a render can read;
     # tests/api/test_http_disclosure.py runs the real flow
     ("GET", "/api/recordings/{recording_id}/tracks"): (MEDIA, True, 404),
