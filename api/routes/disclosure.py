@@ -9,23 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, Header, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, UserSvc
+from api.routes.streaming import ranged
 from api.schemas import ExportOut, FindingOut, PlanOut, PlanVersionOut, RenderOut
 from api.services import access
 from api.services import disclosure as disclosure_service
-from api.services.media import stream_bytes
+from api.services.media import MediaObject, stream_bytes
 from api.services.users import User
 from disclosure import exports as export_store
 from disclosure.errors import FindingsOpen, PlanError, RenderError
 from disclosure.export_flow import Purpose
+from disclosure.plan import Method, Mute, Region
 from disclosure.renders import acknowledge, refresh_plan
 from disclosure.renders import render_recording as render_plan
 from storage.services import Services
@@ -45,6 +47,50 @@ class ReasonIn(BaseModel):
 class ExportIn(BaseModel):
     purpose: Purpose
     recipient: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+Seconds = Annotated[float, Field(ge=0, le=1e7)]
+
+
+class TrackDecisionIn(BaseModel):
+    track_no: int = Field(ge=0, le=2**31)
+    redact: bool
+    method: Method = "blur"
+    note: str = Field(default="", max_length=500)
+
+
+class RegionIn(BaseModel):
+    """A drawn region: keyframes [t, x1, y1, x2, y2] in pixels of the upright frame."""
+
+    id: str = Field(min_length=1, max_length=64)
+    start: Seconds
+    end: Seconds
+    keyframes: list[Annotated[list[float], Field(min_length=5, max_length=5)]] = Field(
+        min_length=1, max_length=10_000
+    )
+    shape: Literal["rect", "ellipse"] = "rect"
+    method: Method = "blur"
+    note: str = Field(default="", max_length=500)
+
+
+class MuteIn(BaseModel):
+    stream_index: int = Field(ge=0, le=64)
+    start: Seconds
+    end: Seconds
+    mode: Literal["mute", "bleep"] = "mute"
+    kind: str = Field(default="manual", max_length=32)
+    text: str = Field(default="", max_length=2000)
+    channel: int | None = Field(default=None, ge=0, le=64)
+    source: Literal["pii", "manual"] = "manual"
+
+
+class PlanEditIn(BaseModel):
+    """What the disclosure officer decided; a list left out stays as it is."""
+
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    tracks: list[TrackDecisionIn] | None = Field(default=None, max_length=10_000)
+    regions: list[RegionIn] | None = Field(default=None, max_length=1000)
+    mutes: list[MuteIn] | None = Field(default=None, max_length=10_000)
 
 
 @contextmanager
@@ -98,6 +144,29 @@ def refresh(
     return _plan_out(svc, rec.id)
 
 
+@router.put("/recordings/{recording_id}/plan", responses={404: {}, 409: {}, 422: {}})
+def edit_plan(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[PlanEditIn | None, Body()] = None,
+) -> PlanOut:
+    """A new plan version with the tracks kept or redacted, the drawn regions and the
+    muted spans given (ledgered with the reason)."""
+    rec = access.visible_recording(svc, user, recording_id, "plan.edit")
+    access.require(user, "disclosure.write")
+    _needs(body, "a reason and the tracks, regions or mutes decided")
+    assert body is not None
+    tracks = None if body.tracks is None else {
+        t.track_no: (t.redact, t.method, t.note) for t in body.tracks}  # fmt: skip
+    regions = None if body.regions is None else [Region(**r.model_dump()) for r in body.regions]
+    mutes = None if body.mutes is None else [Mute(**m.model_dump()) for m in body.mutes]
+    with _disclosure_errors():
+        disclosure_service.edit_plan(svc, rec.id, author=user.name, reason=body.reason,
+                                     tracks=tracks, regions=regions, mutes=mutes)  # fmt: skip
+    return _plan_out(svc, rec.id)
+
+
 @router.post(
     "/recordings/{recording_id}/renders", status_code=201, responses={404: {}, 409: {}, 422: {}}
 )
@@ -122,6 +191,34 @@ def render_latest(recording_id: str, svc: UserSvc, user: CurrentUser) -> RenderO
     access.retrieved(svc, user, "render", rec.id, case_no=rec.case_no,
                      render=summary.render_id)  # fmt: skip
     return RenderOut.of(summary)
+
+
+@router.get(
+    "/recordings/{recording_id}/renders/latest/media",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {}, 404: {}, 416: {}},
+)
+def render_media(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The redacted output of the current plan's render, with HTTP ranges (for review)."""
+    rec = access.visible_recording(svc, user, recording_id, "render.media")
+    access.require(user, "disclosure.read")
+    summary = disclosure_service.latest(svc, rec.id)
+    if summary is None:
+        raise HTTPException(404, f"recording {rec.id}: the current plan has not been rendered")
+    stat = svc.store.stat(summary.object_key)
+    if stat is None:
+        raise HTTPException(404, f"the render of recording {rec.id} is not in the store")
+    obj = MediaObject(summary.object_key, stat.size, "video/mp4")
+    response, wanted = ranged(svc, obj, range_header)
+    access.retrieved(svc, user, "render.media", rec.id, case_no=rec.case_no,
+                     range_=f"bytes={wanted.start}-{wanted.end - 1}" if wanted else "whole",
+                     render=summary.render_id)  # fmt: skip
+    return response
 
 
 @router.post(

@@ -6,13 +6,14 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.deps import CurrentUser, Reason, UserSvc
+from api.routes.streaming import ranged
 from api.schemas import DerivativeOut, JobOut, RecordingOut
 from api.services import access, recordings
-from api.services.media import media_object, parse_range, stream_bytes
+from api.services.media import media_object
 from api.services.transcripts import FORMAT_TYPES, render_transcript
 from workers.jobs import list_jobs
 
@@ -82,27 +83,18 @@ def media(
     if kind not in (MediaKind.poster, MediaKind.sprite):  # stills show nobody's words
         access.need_reason(svc, user, rec, reason, f"media.{kind.value}")
     obj = media_object(svc, rec, kind.value)
-    wanted = parse_range(range_header, obj.size)
-    start, end = (wanted.start, wanted.end) if wanted else (0, obj.size)
+    response, wanted = ranged(svc, obj, range_header)
     access.retrieved(
         svc,
         user,
         f"media.{kind.value}",
         rec.id,
         case_no=rec.case_no,
-        range_=f"bytes={start}-{end - 1}" if wanted else "whole",
+        range_=f"bytes={wanted.start}-{wanted.end - 1}" if wanted else "whole",
         reason=reason,
         key=obj.key,
     )
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
-    if wanted is not None:
-        headers["Content-Range"] = wanted.content_range(obj.size)
-    return StreamingResponse(
-        stream_bytes(svc, obj.key, start, end),
-        status_code=206 if wanted else 200,
-        media_type=obj.content_type,
-        headers=headers,
-    )
+    return response
 
 
 @router.get("/{recording_id}/transcript", response_class=Response, responses={404: {}})

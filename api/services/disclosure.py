@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 
 from disclosure import exports as export_store
+from disclosure.errors import PlanError
 from disclosure.export_flow import ExportResult, Purpose, export_recording
 from disclosure.package import RevocationList
-from disclosure.plan import PlanVersion, versions
-from disclosure.renders import FindingRow, RenderSummary, latest_render
+from disclosure.plan import Method, Mute, Plan, PlanVersion, Region, versions
+from disclosure.renders import FindingRow, RenderSummary, change_plan, latest_render
 from storage.ledger_keys import SigningKey
 from storage.services import Services
 
@@ -20,6 +21,35 @@ def plan_versions(svc: Services, recording_id: str) -> list[PlanVersion]:
     """Every saved version of the recording's redaction plan, oldest first."""
     with svc.db.session() as session:
         return versions(session, recording_id)
+
+
+def edit_plan(
+    svc: Services,
+    recording_id: str,
+    *,
+    author: str,
+    reason: str,
+    tracks: dict[int, tuple[bool, Method, str]] | None = None,
+    regions: list[Region] | None = None,
+    mutes: list[Mute] | None = None,
+) -> PlanVersion:
+    """A new plan version: track decisions applied (each must name a track of the plan),
+    and the regions and mutes replaced when given."""
+
+    def change(plan: Plan) -> None:
+        if tracks is not None:
+            known = {t.track_no: t for t in plan.tracks}
+            unknown = sorted(set(tracks) - set(known))
+            if unknown:
+                raise PlanError(f"the plan has no track(s) {unknown}")
+            for no, (redact, method, note) in tracks.items():
+                known[no].redact, known[no].method, known[no].note = redact, method, note
+        if regions is not None:
+            plan.regions = list(regions)
+        if mutes is not None:
+            plan.mutes = list(mutes)
+
+    return change_plan(svc, recording_id, change, author=author, reason=reason)
 
 
 def latest(svc: Services, recording_id: str) -> RenderSummary | None:

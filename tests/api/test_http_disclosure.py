@@ -150,3 +150,56 @@ def test_jobs(world: World, clip: str) -> None:
     r = world.client.get("/api/jobs", headers=world.auth("outsider"))
     assert r.status_code == 200
     assert all(j["recording_id"] != clip for j in r.json())
+
+
+def test_plan_edits_render_media_and_track_thumbnails(world: World, clip: str) -> None:
+    """What the redaction screen does: decide tracks, draw a region, mute a span, render,
+    watch the redacted output by ranges; each edit is a new, ledgered plan version."""
+    officer = world.auth("disclosure_officer")
+    base = f"/api/recordings/{clip}"
+    if world.client.get(f"{base}/plan", headers=officer).json()["current"] is None:
+        assert world.client.post(f"{base}/plan", headers=officer).status_code == 200
+    tracks = world.client.get(f"{base}/tracks", headers=officer).json()["tracks"]
+    face = next(t for t in tracks if t["category"] == "face")
+    r = world.client.get(f"{base}/tracks/{face['track']}/thumbnail", headers=officer)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content[:2] == b"\xff\xd8"  # a JPEG
+    assert world.client.get(f"{base}/tracks/9999/thumbnail", headers=officer).status_code == 404
+
+    before = world.client.get(f"{base}/plan", headers=officer).json()["current"]["version"]
+    edit = {
+        "reason": "region over the badge; the tone is muted from 0.5 s to 1.0 s",
+        "tracks": [{"track_no": face["track"], "redact": True, "method": "pixelate"}],
+        "regions": [{"id": "badge", "start": 0.0, "end": 1.5, "shape": "ellipse",
+                     "keyframes": [[0.0, 10, 10, 60, 50], [1.5, 30, 10, 80, 50]]}],
+        "mutes": [{"stream_index": 0, "start": 0.5, "end": 1.0, "mode": "bleep"}],
+    }  # fmt: skip
+    assert world.client.put(f"{base}/plan", headers=world.auth("reviewer"),
+                            json=edit).status_code == 403  # fmt: skip
+    r = world.client.put(f"{base}/plan", headers=officer, json=edit)
+    assert r.status_code == 200, r.text
+    current = r.json()["current"]
+    assert current["version"] == before + 1 and current["author"] == "disclosure_officer"
+    plan = current["plan"]
+    assert [t["method"] for t in plan["tracks"] if t["track_no"] == face["track"]] == ["pixelate"]
+    assert [r["id"] for r in plan["regions"]] == ["badge"]
+    assert plan["mutes"][0]["mode"] == "bleep" and plan["mutes"][0]["source"] == "manual"
+    # A track the plan does not have, or a box with x2 < x1, is refused, not saved.
+    bad = {"reason": "x", "tracks": [{"track_no": 4242, "redact": False}]}
+    assert world.client.put(f"{base}/plan", headers=officer, json=bad).status_code == 409
+    bad = {"reason": "x", "regions": [{**edit["regions"][0], "keyframes": [[0, 50, 10, 5, 40]]}]}  # type: ignore[dict-item]
+    assert world.client.put(f"{base}/plan", headers=officer, json=bad).status_code == 409
+    assert world.client.get(f"{base}/plan", headers=officer).json()["current"]["version"] == (
+        before + 1
+    )
+
+    assert world.client.get(f"{base}/renders/latest/media", headers=officer).status_code == 404
+    r = world.client.post(f"{base}/renders", headers=officer)
+    assert r.status_code == 201 and r.json()["plan_version"] == before + 1, r.text
+    r = world.client.get(f"{base}/renders/latest/media",
+                         headers={**world.auth("reviewer"), "Range": "bytes=0-1023"})  # fmt: skip
+    assert r.status_code == 206 and len(r.content) == 1024, r.text
+    assert r.content[4:8] == b"ftyp"  # an MP4 from its first bytes
+    assert r.headers["content-range"].startswith("bytes 0-1023/")
+    r = world.client.get(f"{base}/renders/latest/media", headers=world.auth("outsider"))
+    assert r.status_code == 404

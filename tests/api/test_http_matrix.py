@@ -52,6 +52,9 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     # the world's recordings were never detected, and are not media a render can read;
     # tests/api/test_http_disclosure.py runs the real flow
     ("GET", "/api/recordings/{recording_id}/tracks"): (MEDIA, True, 404),
+    ("GET", "/api/recordings/{recording_id}/tracks/{track_no}/thumbnail"): (MEDIA, True, 404),
+    ("PUT", "/api/recordings/{recording_id}/plan"): (DWRITE, True, 422),  # no body
+    ("GET", "/api/recordings/{recording_id}/renders/latest/media"): (DREAD, True, 404),
     ("GET", "/api/recordings/{recording_id}/plan"): (DREAD, True, 200),
     ("POST", "/api/recordings/{recording_id}/plan"): (DWRITE, True, 200),
     ("POST", "/api/recordings/{recording_id}/renders"): (DWRITE, True, 422),
@@ -120,7 +123,7 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
     url = path.replace("{case_no}", case).replace("{recording_id}", rec)
     url = url.replace("{kind}", "mezzanine").replace("{batch}", "b1")
     url = url.replace("{finding_id}", "999999").replace("{export_id}", NO_EXPORT)
-    url = url.replace("{link_id}", "999999").replace("{name}", "nobody")
+    url = url.replace("{link_id}", "999999").replace("{track_no}", "1").replace("{name}", "nobody")
     if "{upload_id}" in url:
         # own: the caller's upload (for a role that cannot upload: the technician's);
         # other: somebody else's upload
