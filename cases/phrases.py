@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
 
 from models.speech.pii_text import fold, readings
@@ -40,7 +41,9 @@ _EN_LIGHT = frozenset(
 )
 _ZH_LIGHT = frozenset("的了是我你他她们这那在和对有就都也要把被给请吗呢吧啊")
 _LIGHT = 0.35
-_INSERT = 0.4  # an extra word heard inside the phrase (recognition splits, speakers add)
+# An extra word heard inside the phrase (speakers add, recognition splits): light or not,
+# since a phrase stretched by several small words is no longer the phrase.
+_INSERT = 0.45
 _MAX_GAP = {"zh": 24, "en": 12}  # tokens a "…" may stand for
 
 
@@ -52,6 +55,9 @@ class Token:
     end: float = 0.0
     segment: int = 0  # index of the segment it was heard in
     word: int = -1  # index of the word within the segment; -1: the segment has no words
+    # A phrase's Han character: its reading in the phrase (行 in 进行 is xing, not hang).
+    # A heard character keeps all its readings: the recogniser may have picked it for any.
+    reading: str = ""
 
     @property
     def weight(self) -> float:
@@ -111,9 +117,17 @@ def tokens_of(text: str) -> list[Token]:
     return out
 
 
+def _read_in_context(tokens: list[Token]) -> tuple[Token, ...]:
+    han = "".join(t.form for t in tokens if t.zh)
+    said = iter(lazy_pinyin(han, style=Style.NORMAL, errors="ignore") if han else [])
+    return tuple(replace(t, reading=next(said, "")) if t.zh else t for t in tokens)
+
+
 def compile_phrase(text: str) -> Phrase | None:
     """A phrase from the checklist; None when it has nothing to match."""
-    parts = tuple(tuple(tokens_of(part)) for part in _GAP.split(text) if tokens_of(part))
+    parts = tuple(
+        _read_in_context(tokens) for part in _GAP.split(text) if (tokens := tokens_of(part))
+    )
     if not parts:
         return None
     return Phrase(text, parts)
@@ -157,10 +171,10 @@ def heard_text(segments: Sequence[Segment], stream: Sequence[Token], first: int,
 
 
 @lru_cache(maxsize=65536)
-def _zh_cost(want: str, heard: str) -> float:
+def _zh_cost(want: str, reading: str, heard: str) -> float:
     if want == heard:
         return 0.0
-    a, b = readings(want), readings(heard)
+    a, b = ({reading} if reading else readings(want)), readings(heard)
     if not a or not b:
         return 1.0
     if a & b:
@@ -188,7 +202,9 @@ def cost(want: Token, heard: Token) -> float:
     """0 (the same) .. 1 (unrelated): what hearing `heard` for `want` costs."""
     if want.zh != heard.zh:
         return 1.0
-    return _zh_cost(want.form, heard.form) if want.zh else _en_cost(want.form, heard.form)
+    if want.zh:
+        return _zh_cost(want.form, want.reading, heard.form)
+    return _en_cost(want.form, heard.form)
 
 
 # --- alignment --------------------------------------------------------------------------
@@ -219,7 +235,7 @@ def align(part: Sequence[Token], stream: Sequence[Token], min_score: float) -> l
     found: list[tuple[float, int, int]] = []
     for j, heard in enumerate(stream, start=1):
         cur: list[tuple[float, int]] = [(0.0, j)]
-        ins = _INSERT * heard.weight
+        ins = _INSERT
         for i in range(1, m + 1):
             # On a tie a phrase word counts as not heard rather than misheard, so that a
             # match does not begin or end on an unrelated word.
@@ -245,8 +261,14 @@ def align(part: Sequence[Token], stream: Sequence[Token], min_score: float) -> l
     return taken
 
 
+_SHORT_WEIGHT = 5.0  # phrases lighter than this (four characters, three words) ...
+_SHORT_MIN = 0.8  # ... need this much: one word of four missing is another phrase
+
+
 def find(phrase: Phrase, stream: Sequence[Token], min_score: float) -> list[Match]:
     """Where `phrase` is heard in `stream` (tokens of one voice), in time order."""
+    if sum(_weight(p) for p in phrase.parts) < _SHORT_WEIGHT:
+        min_score = max(min_score, _SHORT_MIN)
     vocabulary = frozenset(t.form for t in stream if t.zh == phrase.zh)
     if not vocabulary or not all(_reachable(p, vocabulary, min_score) for p in phrase.parts):
         return []
