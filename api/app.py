@@ -24,6 +24,7 @@ from api.routes import (
     cases,
     disclosure,
     health,
+    job_events,
     jobs,
     recordings,
     search,
@@ -32,6 +33,8 @@ from api.routes import (
     uploads,
     users,
     web,
+    web_review,
+    web_upload,
 )
 from api.services.uploads import Uploads
 from api.services.users import LoginThrottle
@@ -107,6 +110,9 @@ def create_app(
         users,
         audit,
         uploads,
+        job_events,
+        web_upload,
+        web_review,
         web,
     ):
         app.include_router(module.router)
