@@ -65,6 +65,7 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("GET", "/api/exports/{export_id}/download"): (DREAD, False, 404),
     ("POST", "/api/exports/{export_id}/withdraw"): (DWRITE, False, 404),
     ("GET", "/api/jobs"): (ALL, True, 200),
+    ("GET", "/api/jobs/events"): (ALL, False, 200),  # SSE; ends at once: no job is moving
     ("GET", "/api/cases/{case_no}"): (ALL, True, 200),
     ("GET", "/api/cases/{case_no}/steps"): (ALL, True, 200),
     ("POST", "/api/cases/{case_no}/links"): (CWRITE, True, 422),  # no body
