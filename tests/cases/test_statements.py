@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cases.errors import ConfigFileError
-from cases.kinds import DEFAULT_CHECKLIST, load_checklist, parse_checklist
+from cases.kinds import DEFAULT_CHECKLIST, Checklist, load_checklist, parse_checklist
 from cases.phrases import compile_phrase, find, segment_tokens
 from cases.statements import check_step
 from tests.cases.statement_helpers import segment, speech, unchecked, window
@@ -71,14 +71,54 @@ def test_other_words_are_not_the_statement(phrase: str, heard: str) -> None:
     assert score(phrase, heard) < 0.75
 
 
+def _catalogue() -> Checklist:
+    doc = yaml.safe_load(DEFAULT_CHECKLIST.read_text(encoding="utf-8"))
+    doc["kinds"]["everything"] = {"requirement": "optional", "statements": list(doc["statements"])}
+    return parse_checklist(doc)
+
+
+EVERY = _catalogue()
+
+
+@pytest.mark.parametrize(
+    ("said", "key"),
+    [
+        ("I am officer Zhang from the market supervision bureau.", "identity"),
+        ("Here is my law enforcement ID.", "credential"),
+        ("This whole process is being recorded on audio and video.", "recording_notice"),
+        ("We are now seizing the following goods: ten boxes of cigarettes.", "seizure_announced"),
+        ("You have the right to defend yourself.", "rights_defence"),
+        ("You have the right to make a statement and to defend yourself.", "rights_defence"),
+        ("You may request a hearing within three days.", "rights_hearing"),
+        ("You may apply for administrative reconsideration within sixty days.", "rights_remedy"),
+        ("我们是市场监管局的执法队员。", "identity"),
+        ("这是我的警官证。", "credential"),
+        ("执法记录仪已开启。", "recording_notice"),
+        ("现在依法查封这些货物。", "seizure_announced"),
+        ("你有权陈述和申辩。", "rights_defence"),
+        ("你有申请听证的权利。", "rights_hearing"),
+        ("你可以依法申请行政复议。", "rights_remedy"),
+        ("The goods we are seeing here are fine.", None),
+        ("You have the right to remain silent.", None),
+        ("Please sign here and keep your copy.", None),
+        ("请在这里签字，拿好你的那一份。", None),
+        ("你们凭什么查我的东西？", None),
+    ],
+)
+def test_each_sentence_is_exactly_its_statement(said: str, key: str | None) -> None:
+    verdict = check_step(window("everything", T0), EVERY.rule("everything"),
+                         [speech([(0.0, said)], capture_start=T0)], EVERY)  # fmt: skip
+    found = [(v.key, v.heard.words, v.heard.score) for v in verdict.verdicts if v.heard]
+    assert [k for k, _, _ in found] == ([key] if key else []), found
+
+
 def test_word_salad_of_the_statements_own_characters_is_no_statement() -> None:
     """Ten minutes of random characters drawn from the statements themselves (the first
     phrasing of each, 47 characters): every character of a statement occurs about fifty
     times, in no order. Measured: 1 false hit in 6 such recordings x 7 statements at the
     default score (0.75; at 0.7 there are 3 in half as many); more means matching got lax."""
     doc = yaml.safe_load(DEFAULT_CHECKLIST.read_text(encoding="utf-8"))
-    doc["kinds"]["everything"] = {"requirement": "optional", "statements": list(doc["statements"])}
-    every = parse_checklist(doc)
+    every = EVERY
     phrases = [st["zh"][0] for st in doc["statements"].values()]
     pool = "".join(dict.fromkeys("".join(phrases).replace("…", "")))
     false_hits = []
