@@ -88,6 +88,9 @@ def read_documents(path: Path) -> list[CaseDocument]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CaseFileError(f"cannot read {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # found by fuzz/fuzz_case_import.py
+        raise CaseFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
         if path.suffix.lower() == ".json":
             loaded = json.loads(text)
@@ -95,8 +98,13 @@ def read_documents(path: Path) -> list[CaseDocument]:
         else:
             raw = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         raise CaseFileError(f"{path}: not valid {kind}: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." thousands deep
+        raise CaseFileError(f"{path}: {kind} nested too deeply") from exc
+    if not _small_enough(raw, MAX_NODES):
+        # YAML aliases make a few hundred bytes expand to billions of values ("billion
+        # laughs"); a case file is a few hundred values, not hundreds of thousands.
+        raise CaseFileError(f"{path}: more than {MAX_NODES} values once YAML aliases are expanded")
     if not raw:
         raise CaseFileError(f"{path}: no case in the file")
     docs: list[CaseDocument] = []
@@ -106,6 +114,27 @@ def read_documents(path: Path) -> list[CaseDocument]:
         except ValidationError as exc:
             raise CaseFileError(f"{path}: case {number}: {_explain(exc)}") from exc
     return docs
+
+
+MAX_NODES = 200_000
+
+
+def _small_enough(value: object, limit: int) -> bool:
+    """Whether `value` holds at most `limit` values, counting shared ones each time seen;
+    stops counting as soon as the limit is passed."""
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return True
 
 
 def _explain(exc: ValidationError) -> str:
