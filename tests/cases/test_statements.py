@@ -168,6 +168,16 @@ def test_a_statement_not_said_is_missing_and_named() -> None:
     assert verdict.recordings[0].missing == ("rights_defence",)
 
 
+def test_the_issue_example_service_without_the_hearing_right() -> None:
+    lines = [(0.0, "I am officer Li of the market bureau."), (3.0, "This is being recorded."),
+             (6.0, "Here is the notice of the proposed penalty. Please sign for it.")]  # fmt: skip
+    service = RULES.rule("service")
+    verdict = check_step(window("service", T0), service, [speech(lines, capture_start=T0)], RULES)
+    assert verdict.issues == (
+        "no statement of the right to a hearing in BWC0042_0003 during service",
+    )
+
+
 def test_nothing_said_nothing_found() -> None:
     quiet = speech([(1.0, "好的，知道了。"), (4.0, "Okay, fine.")], capture_start=T0)
     verdict = check_step(window("seizure", T0), SEIZURE, [quiet], RULES)
