@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
@@ -13,6 +15,7 @@ from api.deps import CurrentUser, Reason, UserSvc
 from api.routes.streaming import ranged
 from api.schemas import DerivativeOut, JobOut, RecordingOut
 from api.services import access, recordings
+from api.services import bookmarks as bookmark_service
 from api.services.media import media_object
 from api.services.transcripts import FORMAT_TYPES, render_transcript
 from workers.jobs import list_jobs
@@ -26,6 +29,7 @@ class MediaKind(StrEnum):
     audio = "audio"
     poster = "poster"
     sprite = "sprite"
+    sprite_vtt = "sprite_vtt"
     original = "original"
 
 
@@ -80,7 +84,11 @@ def media(
     428 when the case requires a viewing reason and none is sent."""
     rec = access.visible_recording(svc, user, recording_id, f"media.{kind.value}")
     access.require(user, "media.original" if kind is MediaKind.original else "media.read")
-    if kind not in (MediaKind.poster, MediaKind.sprite):  # stills show nobody's words
+    if kind not in (
+        MediaKind.poster,
+        MediaKind.sprite,
+        MediaKind.sprite_vtt,
+    ):  # stills show nobody's words
         access.need_reason(svc, user, rec, reason, f"media.{kind.value}")
     obj = media_object(svc, rec, kind.value)
     response, wanted = ranged(svc, obj, range_header)
@@ -161,4 +169,57 @@ def played(
             stream=body.stream,
             seconds=round(sum(r.end - r.start for r in ranges), 3),
         )
+    return Response(status_code=204)
+
+
+class BookmarkIn(BaseModel):
+    at_s: float = Field(ge=0, le=1e7, description="seconds of media time")
+    note: str = Field(default="", max_length=2000)
+
+
+class BookmarkOut(BaseModel):
+    id: int
+    recording_id: str
+    user: str
+    at_s: float
+    note: str
+    created_at: datetime
+
+
+@router.get("/{recording_id}/bookmarks", responses={404: {}})
+def list_bookmarks(recording_id: str, svc: UserSvc, user: CurrentUser) -> list[BookmarkOut]:
+    """The caller's own bookmarks of the recording, in media-time order."""
+    rec = access.visible_recording(svc, user, recording_id, "bookmarks")
+    access.require(user, "media.read")
+    return [BookmarkOut.model_validate(b, from_attributes=True)
+            for b in bookmark_service.bookmarks(svc, rec.id, user.name)]  # fmt: skip
+
+
+@router.post("/{recording_id}/bookmarks", status_code=201, responses={404: {}, 422: {}})
+def add_bookmark(
+    recording_id: str,
+    svc: UserSvc,
+    user: CurrentUser,
+    body: Annotated[BookmarkIn | None, Body()] = None,
+) -> BookmarkOut:
+    """Bookmark a moment with a note (ledgered)."""
+    rec = access.visible_recording(svc, user, recording_id, "bookmarks")
+    access.require(user, "media.read")
+    if body is None:
+        raise HTTPException(422, "the request needs a JSON body with at_s and note")
+    made = bookmark_service.add_bookmark(svc, rec.id, user.name, body.at_s, body.note)
+    return BookmarkOut.model_validate(made, from_attributes=True)
+
+
+@router.delete("/{recording_id}/bookmarks/{bookmark_id}", status_code=204, responses={404: {}})
+def remove_bookmark(
+    recording_id: str,
+    bookmark_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
+    svc: UserSvc,
+    user: CurrentUser,
+) -> Response:
+    rec = access.visible_recording(svc, user, recording_id, "bookmarks")
+    access.require(user, "media.read")
+    if not bookmark_service.remove_bookmark(svc, rec.id, user.name, bookmark_id):
+        raise HTTPException(404, f"you have no bookmark {bookmark_id} on recording {rec.id}")
     return Response(status_code=204)

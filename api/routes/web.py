@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Svc, Throttle
 from api.services import access
-from api.services.cases import compliance
+from api.services.cases import case_view, checklist
 from api.services.sessions import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -32,7 +32,8 @@ from api.services.sessions import (
 )
 from api.services.users import User, check_password
 from api.web.i18n import LANG_COOKIE, LANGS, STRINGS, pick_language
-from api.web.views import StreamView, clock, stream_view
+from api.web.views import StreamView, clock, stream_view, timeline
+from cases.compliance import case_to_json
 from cases.errors import NotFound
 from models.speech.transcripts import load_transcripts
 from storage.services import Services
@@ -210,12 +211,16 @@ async def case_page(request: Request, case_no: str, svc: Svc) -> Response:
     except (access.NotVisible, access.Forbidden):
         return _not_found(request, user)
     try:
-        report: dict[str, Any] | None = await run_in_threadpool(compliance, svc, case_no)
+        view = await run_in_threadpool(case_view, svc, case_no, checklist(svc))
+        report: dict[str, Any] | None = {**view.header, **case_to_json(view.report)}
+        links = view.links
     except NotFound:
-        report = None
+        report, links = None, []
     recordings = await run_in_threadpool(access.case_recordings, svc, case_no)
-    context = {"case_no": case_no, "report": report, "recordings": recordings,
-               "can_play": access.allowed(user, "media.read")}  # fmt: skip
+    axis = timeline(recordings, report["steps"] if report else [])
+    context = {"case_no": case_no, "report": report, "recordings": recordings, "links": links,
+               "axis": axis, "can_play": access.allowed(user, "media.read"),
+               "can_redact": access.allowed(user, "disclosure.read")}  # fmt: skip
     return _render(request, "case.html", context, user=user)
 
 

@@ -18,6 +18,7 @@ DERIVED_KINDS: dict[str, tuple[str, str]] = {
     "audio": ("audio16k", "audio/wav"),
     "poster": ("poster", "image/jpeg"),
     "sprite": ("thumbs", "image/jpeg"),
+    "sprite_vtt": ("thumbs_vtt", "text/vtt; charset=utf-8"),  # the sprite's tile index
 }
 MEDIA_KINDS = (*DERIVED_KINDS, "original")
 CHUNK = 1024 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from typing import Any
 
-import httpx
 import pytest
 
 from api.services.users import ROLES
@@ -81,6 +81,9 @@ RULES: dict[tuple[str, str], tuple[frozenset[str] | str, bool, int]] = {
     ("POST", "/api/users/{name}/disable"): (ADMIN, False, 404),
     ("GET", "/api/recordings/{recording_id}/derivatives"): (ALL, True, 200),
     ("GET", "/api/recordings/{recording_id}/jobs"): (ALL, True, 200),
+    ("GET", "/api/recordings/{recording_id}/bookmarks"): (MEDIA, True, 200),
+    ("POST", "/api/recordings/{recording_id}/bookmarks"): (MEDIA, True, 422),  # no body
+    ("DELETE", "/api/recordings/{recording_id}/bookmarks/{bookmark_id}"): (MEDIA, True, 404),
     ("GET", "/api/ledger/events"): (AUDIT, False, 200),
 }
 
@@ -115,7 +118,7 @@ def _new_upload(world: World, owner: str, case: str = OWN) -> str:
     return r.headers["location"].rsplit("/", 1)[1]
 
 
-def _call(world: World, method: str, path: str, who: str | None, scope: str) -> httpx.Response:
+def _call(world: World, method: str, path: str, who: str | None, scope: str) -> Any:
     case = OWN if scope == "own" else OTHER
     rec = world.own_rec if scope == "own" else world.other_rec
     headers = {"Tus-Resumable": "1.0.0", "Range": "bytes=0-9"}
@@ -124,7 +127,12 @@ def _call(world: World, method: str, path: str, who: str | None, scope: str) -> 
     url = path.replace("{case_no}", case).replace("{recording_id}", rec)
     url = url.replace("{kind}", "mezzanine").replace("{batch}", "b1")
     url = url.replace("{finding_id}", "999999").replace("{export_id}", NO_EXPORT)
-    url = url.replace("{link_id}", "999999").replace("{track_no}", "1").replace("{name}", "nobody")
+    url = (
+        url.replace("{link_id}", "999999")
+        .replace("{bookmark_id}", "999999")
+        .replace("{track_no}", "1")
+        .replace("{name}", "nobody")
+    )
     if "{upload_id}" in url:
         # own: the caller's upload (for a role that cannot upload: the technician's);
         # other: somebody else's upload
