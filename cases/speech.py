@@ -10,6 +10,8 @@ tolerance).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from cases.phrases import Match, Phrase, Token, best_matches, heard_text, segment_tokens
 from cases.times import as_utc, iso
 from models.speech.transcribe import Segment
-from models.speech.transcripts import load_transcripts
+from models.speech.transcripts import load_transcripts, transcript_rows
 from storage.db.schema import Recording
 
 if TYPE_CHECKING:
@@ -50,7 +52,8 @@ class Speech:
     hi_s: float
     voices: tuple[Voice, ...] | None  # None: not transcribed (yet)
     note: str | None = None
-    _cache: dict[tuple[str, float], list[tuple[Voice, Match]]] = field(
+    # Matches over the whole recording, shared by every Speech of the same transcripts.
+    _matches: dict[tuple[Any, ...], list[tuple[Voice, Match]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -64,17 +67,16 @@ class Speech:
         """Every place in the linked part where one of `phrases` is heard, in time order."""
         if self.voices is None:
             return []
-        cached = self._cache.get((key, min_score))
-        if cached is None:
-            cached = [
-                (voice, m)
-                for voice in self.voices
-                for m in best_matches(phrases, voice.tokens, min_score)
-                if self.lo_s <= m.start <= self.hi_s
-            ]
-            cached.sort(key=lambda vm: vm[1].start)
-            self._cache[(key, min_score)] = cached
-        return cached
+        wanted = (key, tuple(p.text for p in phrases), min_score)
+        every = self._matches.get(wanted)
+        if every is None:
+            every = sorted(
+                ((voice, m) for voice in self.voices
+                 for m in best_matches(phrases, voice.tokens, min_score)),
+                key=lambda vm: vm[1].start,
+            )  # fmt: skip
+            self._matches[wanted] = every
+        return [(v, m) for v, m in every if self.lo_s <= m.start <= self.hi_s]
 
     def at(self, seconds: float) -> datetime | None:
         return (
@@ -153,25 +155,50 @@ def voices_of(segments: Sequence[Segment], stream_index: int | None) -> list[Voi
     ]
 
 
+@dataclass
+class _Heard:
+    voices: tuple[Voice, ...] | None
+    note: str | None
+    matches: dict[tuple[Any, ...], list[tuple[Voice, Match]]]
+
+
+# Tokenised transcripts and what was found in them, per recording and transcript rows (a
+# new transcription makes new rows, so nothing stale is served): the case page and the
+# statistics ask again and again. Bounded; shared by the API's worker threads.
+_HEARD: OrderedDict[tuple[str, tuple[str, ...]], _Heard] = OrderedDict()
+_HEARD_MAX = 128
+_HEARD_LOCK = threading.Lock()
+
+
+def _heard_in(session: Session, rec: Recording) -> _Heard:
+    rows = transcript_rows(session, rec.id)
+    key = (rec.id, tuple(r.id for r in rows))
+    with _HEARD_LOCK:
+        hit = _HEARD.get(key)
+        if hit is not None:
+            _HEARD.move_to_end(key)
+            return hit
+    transcripts = load_transcripts(session, rec.id) if rows else []
+    done = [t for t in transcripts if t.status in ("done", "no_speech")]
+    if done:
+        voices = tuple(v for t in done for v in voices_of(t.segments, t.stream_index))
+        heard_now = _Heard(voices, None, {})
+    else:
+        heard_now = _Heard(None, "no audio" if transcripts else "no transcript yet", {})
+    with _HEARD_LOCK:
+        _HEARD[key] = heard_now
+        while len(_HEARD) > _HEARD_MAX:
+            _HEARD.popitem(last=False)
+    return heard_now
+
+
 def speech_of(
     session: Session, rec: Recording, piece: LinkedPiece, tolerance_s: float, cache: dict[str, Any]
 ) -> Speech:
     """The searchable speech of one linked piece; transcripts are loaded once per recording."""
-    voices: tuple[Voice, ...] | None
-    note: str | None = None
     if rec.id not in cache:
-        transcripts = load_transcripts(session, rec.id)
-        done = [t for t in transcripts if t.status in ("done", "no_speech")]
-        if done:
-            cache[rec.id] = (
-                tuple(v for t in done for v in voices_of(t.segments, t.stream_index)),
-                None,
-            )
-        elif transcripts:
-            cache[rec.id] = (None, "no audio")
-        else:
-            cache[rec.id] = (None, "no transcript yet")
-    voices, note = cache[rec.id]
+        cache[rec.id] = _heard_in(session, rec)
+    found: _Heard = cache[rec.id]
     start = as_utc(rec.capture_start) if rec.capture_start is not None else None
     lo, hi = -math.inf, math.inf
     if piece.span is not None and start is not None:
@@ -184,6 +211,7 @@ def speech_of(
         capture_start=start,
         lo_s=lo,
         hi_s=hi,
-        voices=voices,
-        note=note,
+        voices=found.voices,
+        note=found.note,
+        _matches=found.matches,
     )
