@@ -16,6 +16,7 @@ from api.deps import Svc
 from api.routes.web import _lang, _not_found, _render, _to_login, templates
 from api.services import access
 from api.services.sessions import SESSION_COOKIE, session_user
+from api.services.uploads import METADATA_KEYS
 from api.services.users import User
 from api.web.i18n import STRINGS
 from ingest.acquire import DEVICE_KINDS
@@ -50,7 +51,13 @@ async def upload_page(request: Request, svc: Svc) -> Response:
     if not access.allowed(user, "upload"):
         return _not_found(request, user)
     cases = await run_in_threadpool(writable_cases, svc, user)
-    context = {"cases": cases, "device_kinds": DEVICE_KINDS, "strings": _script_strings(request)}
+    context = {
+        "cases": cases,
+        "device_kinds": DEVICE_KINDS,
+        "strings": _script_strings(request),
+        # the tus endpoint refuses unknown metadata keys: the page sends only these
+        "metadata_keys": list(METADATA_KEYS),
+    }
     return _render(request, "upload.html", context, user=user)
 
 

@@ -152,7 +152,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "jobs_reconnecting": "正在重新连接…",
         "jobs_stage": "阶段",
         "jobs_progress": "进度",
-        "jobs_attempts": "次尝试",
+        "jobs_attempts": "尝试次数",
         "jobs_error": "失败原因",
         "js_queued": "排队中",
         "js_running": "处理中",

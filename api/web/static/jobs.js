@@ -54,7 +54,7 @@ function show(jobs) {
     row.badge.textContent = say(`js_${job.status}`);
     row.bar.value = job.status === "done" ? 1 : Math.max(0, Math.min(1, job.progress ?? 0));
     row.bar.title = `${say("jobs_progress")} ${Math.round(row.bar.value * 100)}%`;
-    const parts = [`${Math.round(row.bar.value * 100)}%`, `${job.attempts} ${say("jobs_attempts")}`];
+    const parts = [`${Math.round(row.bar.value * 100)}%`, `${say("jobs_attempts")}: ${job.attempts}`];
     if (job.seconds != null) parts.push(`${job.seconds.toFixed(1)} s`);
     const at = when(job.finished_at || job.started_at || job.created_at);
     if (at) parts.push(at);

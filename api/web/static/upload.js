@@ -8,6 +8,7 @@
 const tus = window.tus; // the UMD bundle, loaded by a classic <script> before this module
 const strings = JSON.parse(document.getElementById("upload-strings").textContent);
 const say = (key) => strings[key] ?? key;
+const accepted = new Set(JSON.parse(document.getElementById("upload-keys").textContent));
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 // One PATCH per chunk: large enough to be cheap, small enough that a proxy's body limit
 // or a dropped connection costs little. A page may set CUSTOS_TUS_CHUNK (tests do).
@@ -88,8 +89,10 @@ function problem(err) {
 }
 
 function uploadFor(item) {
-  const metadata = { filename: item.file.name, batch: item.batch.id, ...item.batch.meta };
-  if (item.path.includes("/")) metadata.relative_path = item.path;
+  const wanted = { filename: item.file.name, batch: item.batch.id, ...item.batch.meta };
+  if (item.path.includes("/")) wanted.relative_path = item.path; // a file of a folder
+  // the server refuses keys it does not know: send those it lists (the page carries them)
+  const metadata = Object.fromEntries(Object.entries(wanted).filter(([k]) => accepted.has(k)));
   return new tus.Upload(item.file, {
     endpoint: "/api/uploads/",
     chunkSize: CHUNK,
