@@ -44,9 +44,13 @@ def visible_jobs(svc: Services, user: User) -> list[JobOut]:
     return [JobOut.of(v) for v in views if v.recording_id in seen][-MAX_JOBS:]
 
 
-def _event(jobs: list[JobOut]) -> str:
-    payload = json.dumps([j.model_dump(mode="json") for j in jobs], ensure_ascii=False)
-    return f"event: jobs\ndata: {payload}\n\n"  # JSON has no raw newlines: one data line
+def _event(jobs: list[JobOut]) -> tuple[str, str]:
+    """The event, and what decides whether it changed: everything but a running job's
+    `seconds`, which grows by itself (the page counts it from `started_at`)."""
+    rows = [j.model_dump(mode="json") for j in jobs]
+    key = json.dumps([{**r, "seconds": None} for r in rows])
+    payload = json.dumps(rows, ensure_ascii=False)
+    return f"event: jobs\ndata: {payload}\n\n", key  # JSON has no raw newline: one data line
 
 
 async def _stream(request: Request, svc: Services, user: User, once: bool) -> AsyncIterator[str]:
@@ -56,11 +60,11 @@ async def _stream(request: Request, svc: Services, user: User, once: bool) -> As
     previous: str | None = None
     while True:
         jobs = await run_in_threadpool(visible_jobs, svc, user)
-        event = _event(jobs)
+        event, key = _event(jobs)
         now = time.monotonic()
-        if event != previous:
+        if key != previous:
             yield event
-            previous, last_sent = event, now
+            previous, last_sent = key, now
         elif now - last_sent >= HEARTBEAT_SECONDS:
             yield ": heartbeat\n\n"
             last_sent = now

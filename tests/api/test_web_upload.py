@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -28,13 +29,14 @@ import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
+from api.routes import job_events
 from api.services.uploads import METADATA_KEYS
 from api.services.users import add_user, grant
 from cases.tables import Case
 from ingest.acquire import CaptureMeta, ingest
 from storage.db.schema import Recording
 from storage.services import Services
-from tests.api.http_world import PASSWORD, open_services
+from tests.api.http_world import PASSWORD, World, build_world, open_services
 from tests.needs import unavailable
 from workers import jobs
 
@@ -83,15 +85,20 @@ def _dump(root: Path) -> Path:
     return folder
 
 
+def _add_case(svc: Services, case_no: str) -> None:
+    now = datetime.now(UTC)
+    svc.db.run(lambda s: s.add(Case(case_no=case_no, title="uploads", opened_at=now - timedelta(
+        days=1), created_at=now, created_by="tester")))  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("webupload")
     dump = _dump(root)
     svc = open_services(root / "data")
     try:
-        now = datetime.now(UTC)
-        svc.db.run(lambda s: s.add(Case(case_no=CASE, title="uploads", opened_at=now - timedelta(
-            days=1), created_at=now, created_by="tester")))  # fmt: skip
+        for no in (CASE, "UP-2"):
+            _add_case(svc, no)
         add_user(svc, "tech", "technician", PASSWORD)
         grant(svc, "tech", CASE)
         add_user(svc, "rev", "reviewer", PASSWORD)
@@ -353,3 +360,110 @@ def test_pages_need_a_session(browser: Any, site: Site) -> None:
         page.wait_for_url(f"{site.url}/login?next={path}")
     assert page.request.get(f"{site.url}/api/jobs/events?once=true").status == 401
     page.context.close()
+
+
+def test_dropping_files_on_the_zone_uploads_them_as_one_batch(browser: Any, site: Site) -> None:
+    """A drop of plain files (a synthetic drop carries no directory entries; a folder drop
+    from the desktop walks its entries, which only a real drag can produce)."""
+    page = _login(browser, site, "tech")
+    page.goto(f"{site.url}/upload")
+    clip = list((site.dump / "b.mp4").read_bytes())
+    page.evaluate(
+        """(clip) => {
+          const data = new DataTransfer();
+          data.items.add(new File([new Uint8Array(clip)], "again-b.mp4", {type: "video/mp4"}));
+          data.items.add(new File(["just some notes"], "notes.txt", {type: "text/plain"}));
+          const zone = document.getElementById("drop-zone");
+          zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true}));
+          zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+        }""",
+        clip,
+    )
+    final = ",".join(f'[data-state="{s}"]' for s in FINAL)
+    page.wait_for_function(
+        f"document.querySelectorAll('.file-row:is({final})').length === 2", timeout=30_000
+    )
+    assert page.locator('.file-row[data-path="again-b.mp4"]').get_attribute(
+        "data-state") == "duplicate"  # fmt: skip
+    assert page.locator('.file-row[data-path="notes.txt"]').get_attribute(
+        "data-state") == "not-media"  # fmt: skip
+    assert page.locator(".batch").count() == 1
+    page.context.close()
+
+
+def test_the_upload_page_offers_only_writable_cases_and_speaks_chinese(
+    browser: Any, site: Site
+) -> None:
+    page = _login(browser, site, "tech", locale="zh-CN")
+    page.goto(f"{site.url}/upload")
+    assert page.locator("#page-title").inner_text() == "上传音视频"
+    options = page.locator("#up-case option").evaluate_all("os => os.map(o => o.value)")
+    assert options == [CASE]  # not UP-2, which exists but is not granted to tech
+    page.click("#nav-jobs")
+    assert page.locator("#page-title").inner_text().startswith("处理任务")
+    page.context.close()
+
+
+# Without a browser: the event stream itself, over the TestClient world of the API tests.
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    svc = open_services(tmp_path_factory.mktemp("jobevents") / "data")
+    try:
+        yield from build_world(svc)
+    finally:
+        svc.close()
+
+
+def _events(text: str) -> list[list[dict[str, Any]]]:
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        if "event: jobs" in lines:
+            (data,) = [x.removeprefix("data: ") for x in lines if x.startswith("data: ")]
+            out.append(json.loads(data))
+    return out
+
+
+def test_the_event_stream_sends_only_visible_jobs_and_ends_when_nothing_moves(
+    world: World,
+) -> None:
+    own = _new_job(world.svc, world.own_rec, "normalise")
+    other = _new_job(world.svc, world.other_rec, "normalise")
+    for who, want in (("reviewer", {own}), ("outsider", {other}), ("auditor", {own, other})):
+        r = world.client.get("/api/jobs/events", params={"once": "true"},
+                             headers=world.auth(who))  # fmt: skip
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert r.text.startswith("retry: ")
+        (sent,) = _events(r.text)
+        assert {j["id"] for j in sent} == want, who
+    for job in (own, other):
+        assert jobs.claim(world.svc, job, "w") is jobs.Claim.CLAIMED
+        jobs.finish(world.svc, job, "w", {})
+    started = time.monotonic()
+    r = world.client.get("/api/jobs/events", headers=world.auth("reviewer"))  # not `once`
+    assert time.monotonic() - started < 5  # nothing is moving: one snapshot, then the end
+    (sent,) = _events(r.text)
+    assert sent and all(j["status"] == "done" for j in sent), sent
+
+
+def test_a_moving_job_keeps_the_stream_open_until_its_bound(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_events, "STREAM_SECONDS", 1.5)
+    monkeypatch.setattr(job_events, "TICK_SECONDS", 0.1)
+    monkeypatch.setattr(job_events, "HEARTBEAT_SECONDS", 0.3)
+    job = _new_job(world.svc, world.own_rec, "transcribe")
+    assert jobs.claim(world.svc, job, "w") is jobs.Claim.CLAIMED
+    started = time.monotonic()
+    r = world.client.get("/api/jobs/events", headers=world.auth("reviewer"))
+    took = time.monotonic() - started
+    assert 1.4 <= took < 6, took
+    assert r.text.count(": heartbeat\n\n") >= 2  # nothing changed: comments keep it alive
+    assert len(_events(r.text)) == 1  # an unchanged list is not sent again
+    jobs.finish(world.svc, job, "w", {})
+
+
+def test_the_event_stream_needs_a_caller(world: World) -> None:
+    assert world.client.get("/api/jobs/events?once=true").status_code == 401

@@ -41,7 +41,9 @@ function when(iso) {
   return date && !Number.isNaN(date.getTime()) ? date.toLocaleString(document.documentElement.lang || undefined) : "";
 }
 
+let shown = [];
 function show(jobs) {
+  shown = jobs;
   // newest first: what was just uploaded is at the top
   const ordered = [...jobs].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
   const keep = new Set();
@@ -55,7 +57,10 @@ function show(jobs) {
     row.bar.value = job.status === "done" ? 1 : Math.max(0, Math.min(1, job.progress ?? 0));
     row.bar.title = `${say("jobs_progress")} ${Math.round(row.bar.value * 100)}%`;
     const parts = [`${Math.round(row.bar.value * 100)}%`, `${say("jobs_attempts")}: ${job.attempts}`];
-    if (job.seconds != null) parts.push(`${job.seconds.toFixed(1)} s`);
+    const seconds = job.status === "running" && job.started_at
+      ? Math.max(0, (Date.now() - Date.parse(job.started_at)) / 1000) // the server sends a
+      : job.seconds; //                      running job's time only when something changes
+    if (seconds != null) parts.push(`${seconds.toFixed(job.status === "running" ? 0 : 1)} s`);
     const at = when(job.finished_at || job.started_at || job.created_at);
     if (at) parts.push(at);
     if (job.worker) parts.push(job.worker);
@@ -97,3 +102,5 @@ source.addEventListener("error", async () => {
   const me = await fetch("/api/users/me", { credentials: "same-origin" }).catch(() => null);
   if (me?.status === 401) location.href = "/login?expired=1&next=" + encodeURIComponent(location.pathname);
 });
+// a running job's elapsed time goes on between events
+setInterval(() => { if (shown.some((j) => j.status === "running")) show(shown); }, 1000);
