@@ -273,7 +273,13 @@ class LocalObjectStore(ObjectStore):
 
     def _set_retention(self, key: str) -> None:
         until = datetime.now(UTC) + self.retention
-        self._meta_file(key, _RETAIN_SUFFIX).write_text(until.isoformat())
+        # Written aside and renamed into place: a concurrent stat (two uploads anchoring
+        # the same ledger checkpoint) read a half-written marker as '' and failed the
+        # ingest (found by tests/reliability/test_load.py).
+        marker = self._meta_file(key, _RETAIN_SUFFIX)
+        tmp = marker.with_name(f"{marker.name}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
+        tmp.write_text(until.isoformat())
+        os.replace(tmp, marker)
 
     def _retain_until(self, key: str) -> datetime | None:
         path = self._meta_file(key, _RETAIN_SUFFIX)
