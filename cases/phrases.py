@@ -5,7 +5,8 @@ Shared by the required-statement check (`cases.statements`) and the language rul
 character (compared by its toneless pinyin, so homophones match, and near-homophones that
 speakers and recognisers confuse, zh/z, l/n, -ng/-n ..., almost match; traditional
 characters are read as simplified) and one per Latin word (compared with rapidfuzz, so
-"defense"/"defence" or "herring"/"hearing" count as near).
+"defense"/"defence" count as near, and by a rough sound key, so "ceasing" for "seizing"
+or "herring" for "hearing" do too; contractions are read as the words they stand for).
 
 A phrase is found by a semi-global alignment (the whole phrase against any stretch of
 the transcript) whose costs are weighted: function words ("the", "to", 的, 你) weigh less
@@ -96,6 +97,10 @@ _CONTRACTIONS = {"'re": "are", "'m": "am", "'ve": "have", "'ll": "will", "'d": "
 _NOT = {"can't": ("can", "not"), "won't": ("will", "not"), "shan't": ("shall", "not")}
 
 
+# 's is "is" after these; after a noun it is a possessive ("the officer's card").
+_IS_AFTER = frozenset("here there it that this what who he she".split())
+
+
 def _words(token: str) -> tuple[str, ...]:
     if token in _NOT:
         return _NOT[token]
@@ -103,6 +108,8 @@ def _words(token: str) -> tuple[str, ...]:
         return token[:-3], "not"
     head, _, tail = token.partition("'")
     spelled = _CONTRACTIONS.get("'" + tail) if tail else None
+    if tail == "s" and head in _IS_AFTER:
+        spelled = "is"
     return (head, spelled) if spelled else (token,)
 
 
@@ -186,6 +193,28 @@ def _zh_cost(want: str, reading: str, heard: str) -> float:
     return 0.5 if best >= 75 else 1.0  # one sound off (bian/pian, quan/juan)
 
 
+_SOUND_RULES = (
+    (re.compile(r"ph"), "f"),
+    (re.compile(r"ck|q"), "k"),
+    (re.compile(r"c(?=[eiy])"), "s"),
+    (re.compile(r"c"), "k"),
+    (re.compile(r"x"), "ks"),
+    (re.compile(r"z"), "s"),
+    (re.compile(r"gh|h(?![aeiou])|(?<=[a-z])h"), ""),
+    (re.compile(r"[aeiouy]+"), "a"),  # vowels: recognisers and speakers blur them most
+    (re.compile(r"(.)\1+"), r"\1"),
+)
+
+
+@lru_cache(maxsize=65536)
+def sound(word: str) -> str:
+    """A rough English sound key: 'seizing' and 'ceasing' are both 'sasang'."""
+    key = word
+    for pattern, repl in _SOUND_RULES:
+        key = pattern.sub(repl, key)
+    return key
+
+
 @lru_cache(maxsize=65536)
 def _en_cost(want: str, heard: str) -> float:
     if want == heard:
@@ -193,7 +222,10 @@ def _en_cost(want: str, heard: str) -> float:
     ratio = fuzz.ratio(want, heard)
     if ratio >= 85:
         return 0.2
-    if ratio >= 70 and min(len(want), len(heard)) >= 4:
+    long_enough = min(len(want), len(heard)) >= 4
+    if long_enough and sound(want) == sound(heard):
+        return 0.2  # a near-homophone (seizing, ceasing) as recognition writes one for another
+    if ratio >= 70 and long_enough:
         return 0.5
     return 1.0
 

@@ -65,6 +65,16 @@ ENGLISH: dict[str, list[tuple[str | None, str]]] = {
         ("seizure_announced", "The items we are seizing are ten boxes of cigarettes."),
         ("rights_defence", "You're entitled to explain your side and to defend yourself."),
     ],
+    "contractions": [
+        ("identity", "I'm officer Li with the city market bureau."),
+        ("credential", "Here's my badge."),
+        ("recording_notice", "Just so you know, this conversation is being recorded."),
+        # Whisper base hears this as "we're ceasing these goods" (found: same sound key).
+        # Not "We're seizing these goods under the law.": that it hears as "We're seeming
+        # to be good under the law"; no matching finds a word the recogniser lost.
+        ("seizure_announced", "Under the law, we're seizing these goods."),
+        ("rights_defence", "You've got the right to state your case and defend yourself."),
+    ],
     "insult": [("identity", IDENTITY), ("credential", CARD), ("recording_notice", NOTICE),
                ("seizure_announced", SEIZE), ("rights_defence", RIGHTS),
                ("insult", "Now shut up and stand over there, you idiot.")],
@@ -227,7 +237,7 @@ def _check(step: StepCompliance, heard: Heard, missing: set[str], flags: int) ->
 @pytest.mark.parametrize(
     ("encounter", "missing", "flags"),
     [("full", set(), 0), ("no_rights", {"rights_defence"}, 0), ("other_words", set(), 0),
-     ("insult", set(), 2)],
+     ("contractions", set(), 0), ("insult", set(), 2)],
 )  # fmt: skip
 def test_english_encounters(
     svc_sqlite: Services, english: dict[str, Heard], encounter: str, missing: set[str], flags: int

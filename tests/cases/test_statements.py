@@ -98,6 +98,8 @@ EVERY = _catalogue()
         ("你有权陈述和申辩。", "rights_defence"),
         ("你有申请听证的权利。", "rights_hearing"),
         ("你可以依法申请行政复议。", "rights_remedy"),
+        ("Under the law, we're ceasing these goods.", "seizure_announced"),  # near-homophone
+        ("You have the right to state your case and defense yourself.", "rights_defence"),
         ("The goods we are seeing here are fine.", None),
         ("You have the right to remain silent.", None),
         ("Please sign here and keep your copy.", None),
