@@ -362,33 +362,33 @@ def test_pages_need_a_session(browser: Any, site: Site) -> None:
     page.context.close()
 
 
-def test_dropping_files_on_the_zone_uploads_them_as_one_batch(browser: Any, site: Site) -> None:
-    """A drop of plain files (a synthetic drop carries no directory entries; a folder drop
-    from the desktop walks its entries, which only a real drag can produce)."""
+def test_a_folder_dropped_on_the_zone_is_walked_and_uploaded_as_one_batch(
+    browser: Any, site: Site
+) -> None:
+    """A real drag of a folder with a subfolder (Chromium's own drag pipeline, driven over
+    CDP, so the page gets directory entries to walk, as from the desktop)."""
+    folder = site.dump.parent / "drop"
+    (folder / "sub").mkdir(parents=True)
+    _clip(folder / "c.mp4", "smptebars", 660)  # a clip no other test stores
+    shutil.copyfile(folder / "c.mp4", folder / "sub" / "x-c-again.mp4")
+    (folder / "notes.txt").write_text("just some notes", encoding="utf-8")
     page = _login(browser, site, "tech")
     page.goto(f"{site.url}/upload")
-    _clip(site.dump.parent / "c.mp4", "smptebars", 660)  # a clip no other test stores
-    clip = list((site.dump.parent / "c.mp4").read_bytes())
-    page.evaluate(
-        """(clip) => {
-          const data = new DataTransfer();
-          data.items.add(new File([new Uint8Array(clip)], "c.mp4", {type: "video/mp4"}));
-          data.items.add(new File(["just some notes"], "notes.txt", {type: "text/plain"}));
-          data.items.add(new File([new Uint8Array(clip)], "x-c-again.mp4", {type: "video/mp4"}));
-          const zone = document.getElementById("drop-zone");
-          zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true}));
-          zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
-        }""",
-        clip,
-    )
+    box = page.locator("#drop-zone").bounding_box()
+    at = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    data = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}
+    cdp = page.context.new_cdp_session(page)
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, **at, "data": data})
     final = ",".join(f'[data-state="{s}"]' for s in FINAL)
     page.wait_for_function(
         f"document.querySelectorAll('.file-row:is({final})').length === 3", timeout=30_000
     )
+    paths = ("drop/c.mp4", "drop/notes.txt", "drop/sub/x-c-again.mp4")
     states = {p: page.locator(f'.file-row[data-path="{p}"]').get_attribute("data-state")
-              for p in ("c.mp4", "notes.txt", "x-c-again.mp4")}  # fmt: skip
-    assert {states["c.mp4"], states["x-c-again.mp4"]} == {"stored", "duplicate"}, states
-    assert states["notes.txt"] == "not-media", states
+              for p in paths}  # fmt: skip
+    assert {states[paths[0]], states[paths[2]]} == {"stored", "duplicate"}, states
+    assert states["drop/notes.txt"] == "not-media", states
     assert page.locator(".batch").count() == 1
     page.context.close()
 
