@@ -20,6 +20,7 @@ import io
 import os
 import re
 import socket
+import stat
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +163,12 @@ class _Repair:
     error: str | None = None
 
 
+def _open_nofollow(path: Path) -> io.FileIO:
+    """Open for reading, refusing a symbolic link even if one replaced the file since its
+    stat (ELOOP)."""
+    return io.FileIO(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW))
+
+
 class _Upto(io.RawIOBase):
     """Reads a file up to the size it had when reading began, never further.
 
@@ -216,7 +223,7 @@ class Ingestor:
         sizes = {}
         for f in files:
             try:
-                sizes[f] = f.stat().st_size
+                sizes[f] = f.lstat().st_size
             except OSError:
                 sizes[f] = 0
         self.cb.on_start(len(files), sum(sizes.values()))
@@ -279,9 +286,17 @@ class Ingestor:
     def _read(self, path: Path) -> _Read:
         """Stream the file once into the store; safe to run on several threads."""
         try:
-            before = path.stat()
+            before = path.lstat()
         except OSError as exc:
             return _Read(error=f"cannot stat: {exc.strerror or exc}")
+        if stat.S_ISLNK(before.st_mode):
+            # A link in a dump (or named on the command line) may point anywhere: at
+            # /etc/shadow, at another case's card. Only what is inside the input is read.
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return _Read(error=f"a symbolic link (to {shown_path(target)}): not followed")
         earlier = self._earlier(path, before)
         if earlier is not None:
             try:
@@ -292,7 +307,7 @@ class Ingestor:
             except StorageError:
                 pass  # cannot tell whether the earlier copy is there: store it again
         try:
-            with path.open("rb", buffering=0) as handle:
+            with _open_nofollow(path) as handle:
                 put = self.svc.store.put_content_addressed(
                     cast(BinaryIO, _Upto(handle, before.st_size)),
                     on_chunk=lambda chunk: self.cb.on_bytes(len(chunk)),
@@ -340,7 +355,7 @@ class Ingestor:
         """Hash `path` (without storing it): does it hold the earlier sighting's bytes?"""
         hasher = MultiHasher(("sha256",))
         buffer = bytearray(self.svc.store.chunk_size)
-        with path.open("rb", buffering=0) as handle:
+        with _open_nofollow(path) as handle:
             while n := handle.readinto(buffer):
                 hasher.update(memoryview(buffer)[:n])
                 self.cb.on_bytes(n)

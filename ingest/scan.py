@@ -51,7 +51,8 @@ def scan(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield files under `paths` (recursively), sorted, each once.
 
     Symlinked folders are not followed (a dump never needs them and loops are
-    possible); `exclude` keeps Custos from ingesting its own data folder.
+    possible); links to files are yielded so that ingest reports them as links it did
+    not follow; `exclude` keeps Custos from ingesting its own data folder.
     """
     excluded = {p.resolve() for p in exclude}
     seen: set[Path] = set()
@@ -73,5 +74,6 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in excluded)
         for name in sorted(filenames):
             path = here / name
-            if path.is_file():
+            # Links are listed, to be reported and not followed (ingest/acquire.py).
+            if path.is_symlink() or path.is_file():
                 yield path

@@ -54,18 +54,27 @@ def test_hostile_corpus_through_custos_ingest(
     corpus = hc.build(tmp_path / "work", targets, EVIL)
     dump = tmp_path / "dump"
     hc.write(corpus, dump)
+    # Links out of the input (a file and a folder): never followed, files reported.
+    links = {"link_out.mp4": targets.canary, "link_passwd.txt": Path("/etc/passwd")}
+    for name, target in links.items():
+        (dump / name).symlink_to(target)
+    (dump / "link_dir").symlink_to(targets.canary.parent, target_is_directory=True)
     data = tmp_path / "data"
     env = custos_env(data, pipeline_stages="normalise")
 
     run = custos(env, "ingest", str(dump), "--case", "H-1", "--json", timeout=MAX_WALL_S * 2)
-    assert run.rc == 0, run.stderr[-3000:]
+    assert run.rc == 3, run.stderr[-3000:]  # 3: some files (the links) were not read
     assert run.wall_s < MAX_WALL_S, f"ingest took {run.wall_s:.1f} s"
     assert run.max_rss_mib < MAX_RSS_MIB, f"ingest peaked at {run.max_rss_mib:.0f} MiB"
     print(f"figures: hostile ingest {len(corpus)} files, {run.wall_s:.1f} s, "
           f"{run.max_rss_mib:.0f} MiB peak")  # fmt: skip
     receipt = json.loads(run.stdout)
     by_name = {Path(f["path"]).name: f for f in receipt["files"]}
-    assert sorted(by_name) == sorted(h.name for h in corpus)
+    assert sorted(by_name) == sorted([*(h.name for h in corpus), *links])
+    for name, target in links.items():
+        entry = by_name[name]
+        assert (entry["status"], entry["sha256"]) == ("unreadable", None), entry
+        assert f"a symbolic link (to {target}): not followed" == entry["reason"], entry
     for item in corpus:
         entry = by_name[item.name]
         digest = hashlib.sha256(item.data).hexdigest()
