@@ -30,12 +30,12 @@ from api.services.sessions import (
     session_user,
     start_session,
 )
+from api.services.transcripts import transcripts_of
 from api.services.users import User, check_password
 from api.web.i18n import LANG_COOKIE, LANGS, STRINGS, pick_language
 from api.web.views import StreamView, clock, stream_view, timeline
 from cases.compliance import case_to_json
 from cases.errors import NotFound
-from models.speech.transcripts import load_transcripts
 from storage.services import Services
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -224,14 +224,19 @@ async def case_page(request: Request, case_no: str, svc: Svc) -> Response:
     return _render(request, "case.html", context, user=user)
 
 
-def _clip_context(svc: Services, user: User, recording_id: str) -> dict[str, Any]:
+def _clip_context(
+    svc: Services, user: User, recording_id: str, reason: str | None
+) -> dict[str, Any]:
     rec = access.visible_recording(svc, user, recording_id, "clip.page")
     access.require(user, "media.read")
-    with svc.db.session() as session:
-        found = load_transcripts(session, rec.id)
-    streams: list[StreamView] = [stream_view(t) for t in found]
-    access.retrieved(svc, user, "transcript", rec.id, case_no=rec.case_no, via="web")
-    return {"rec": rec, "streams": streams}
+    flagged = access.cases_requiring_reason(svc, rec)
+    if flagged and not reason:
+        return {"rec": rec, "reason_cases": flagged}
+    streams: list[StreamView] = [stream_view(t) for t in transcripts_of(svc, rec.id)]
+    access.retrieved(svc, user, "transcript", rec.id, case_no=rec.case_no, reason=reason,
+                     via="web")  # fmt: skip
+    return {"rec": rec, "streams": streams, "viewing_reason": reason,
+            "can_redact": access.allowed(user, "disclosure.read")}  # fmt: skip
 
 
 @router.get("/recordings/{recording_id}", response_class=HTMLResponse)
@@ -239,8 +244,17 @@ async def clip_page(request: Request, recording_id: str, svc: Svc) -> Response:
     user = await run_in_threadpool(session_user, svc, request.cookies.get(SESSION_COOKIE))
     if user is None:
         return _to_login(request)
+    reason = (request.query_params.get("reason") or "").strip()[:500] or None
     try:
-        context = await run_in_threadpool(_clip_context, _as_user(svc, user), user, recording_id)
+        context = await run_in_threadpool(
+            _clip_context, _as_user(svc, user), user, recording_id, reason
+        )
     except (access.NotVisible, access.Forbidden):
         return _not_found(request, user)
+    if "reason_cases" in context:
+        return _render(request, "reason.html", context, user=user)
+    try:
+        context["start_at"] = max(0.0, float(request.query_params.get("t", "")))
+    except ValueError:
+        context["start_at"] = None
     return _render(request, "clip.html", context, user=user)

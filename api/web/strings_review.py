@@ -102,6 +102,10 @@ REVIEW_STRINGS: dict[str, dict[str, str]] = {
         "bookmarks": "Bookmarks",
         "bookmark_add": "Bookmark this moment",
         "bookmark_note": "note",
+        "scrub": "Scrub through the recording",
+        "quality": "Quality",
+        "quality_full": "full (mezzanine)",
+        "quality_light": "light (proxy, slow links)",
     },
     "zh": {
         "redaction": "脱敏处理",
@@ -201,5 +205,9 @@ REVIEW_STRINGS: dict[str, dict[str, str]] = {
         "bookmarks": "书签",
         "bookmark_add": "为此刻添加书签",
         "bookmark_note": "备注",
+        "scrub": "拖动浏览录像",
+        "quality": "画质",
+        "quality_full": "高清（标准版本）",
+        "quality_light": "流畅（代理版本，适合慢速网络）",
     },
 }

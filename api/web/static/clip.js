@@ -132,6 +132,6 @@ const streamOf = () => {
   const s = pane?.dataset.stream;
   return s === undefined || s === "" ? null : Number(s);
 };
-reportPlayed(player, clip.dataset.recording, streamOf);
+reportPlayed(player, clip.dataset.recording, streamOf, clip.dataset.reason || "");
 usePane(0);
 window.custosClip = { seek, words: () => words };

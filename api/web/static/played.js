@@ -1,7 +1,7 @@
 // Played ranges of a <video>, reported to the access log (POST .../played, ledgered).
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
-export function reportPlayed(player, recordingId, streamOf) {
+export function reportPlayed(player, recordingId, streamOf, reason = "") {
   const done = [];
   let current = null;
   const url = `/api/recordings/${encodeURIComponent(recordingId)}/played`;
@@ -22,7 +22,8 @@ export function reportPlayed(player, recordingId, streamOf) {
       method: "POST",
       credentials: "same-origin",
       keepalive: leaving,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf(),
+                 ...(reason ? { "X-Custos-Reason": encodeURIComponent(reason) } : {}) },
       body: JSON.stringify({ ranges, stream: streamOf() }),
     }).then((r) => {
       if (r.status === 401) {
