@@ -8,6 +8,8 @@ need_apt=()
 for tool in ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
+# A CJK font, so Chromium draws the Chinese UI (and its screenshots) instead of boxes.
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-zenhei)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing system packages: ${need_apt[*]} (run as root, or: sudo apt-get install ${need_apt[*]})" >&2
