@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SQLite, local folder, in-process workers):
-# generate a small recorder dump, ingest it, process it end to end, show the results.
+# generate a small recorder dump, ingest it, process it end to end, show the results,
+# then serve the web UI on it with a login for each role (--no-serve: stop before that).
+#   bash scripts/demo.sh [--no-serve] [DUMP]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+serve=1
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --no-serve) serve=0 ;;
+        *) args+=("$arg") ;;
+    esac
+done
 bash scripts/setup.sh
 export CUSTOS_DATA_DIR=${CUSTOS_DATA_DIR:-./custos-data}
-dump=${1:-./custos-data/sample-dump}
+dump=${args[0]:-./custos-data/sample-dump}
 media=../shared/media  # real recordings beside the checkout, when present
 [ -d "$media" ] && real=(--real-media "$media") || real=()
 [ -d "$dump" ] || .venv/bin/custos sample-dump "$dump" "${real[@]}"
@@ -33,3 +43,24 @@ if [ -n "$rec" ]; then
         echo "export refused: review the findings above (custos acknowledge REC FINDING --reason ...)"
     fi
 fi
+
+[ "$serve" = 1 ] || exit 0
+# The web UI on what was just processed: one login per role, with generated passwords,
+# kept (readable only by you) in $CUSTOS_DATA_DIR/demo-logins.txt for later runs.
+logins="$CUSTOS_DATA_DIR/demo-logins.txt"
+touch "$logins" && chmod 600 "$logins"
+for role in technician case_officer reviewer disclosure_officer auditor admin; do
+    name="demo-${role//_/-}"
+    grep -q "^$name " "$logins" && continue
+    password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+    printf '%s\n' "$password" | .venv/bin/custos user add "$name" --role "$role" --password-stdin
+    case "$role" in auditor|admin) ;; *) .venv/bin/custos user grant "$name" --case DEMO-2026-001 ;; esac
+    printf '%s %s %s\n' "$name" "$role" "$password" >> "$logins"
+done
+host=${DEMO_HOST:-127.0.0.1}
+port=${DEMO_PORT:-8000}
+echo
+echo "Custos is serving the demo at http://$host:$port/  (Ctrl-C to stop)"
+echo "logins (user, role, password), also in $logins:"
+sed 's/^/  /' "$logins"
+exec .venv/bin/custos serve --host "$host" --port "$port"
