@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Svc, Throttle
 from api.services import access
-from api.services.cases import case_view, checklist
+from api.services.cases import case_summaries, case_view, checklist
 from api.services.sessions import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -196,7 +196,7 @@ def cases_page(request: Request, svc: Svc) -> Response:
     if not access.allowed(user, "case.read"):
         return _not_found(request, user)
     numbers = access.visible_case_numbers(svc, user)
-    return _render(request, "cases.html", {"cases": numbers}, user=user)
+    return _render(request, "cases.html", {"cases": case_summaries(svc, numbers)}, user=user)
 
 
 @router.get("/cases/{case_no}", response_class=HTMLResponse)

@@ -275,3 +275,20 @@ def case_links(session: Session, case_id: int) -> list[dict[str, Any]]:
         }
         for link, key, name in rows
     ]
+
+
+def case_summaries(svc: Services, case_numbers: list[str]) -> list[dict[str, Any]]:
+    """A line per case for lists: number, title, unit, status, opened (cases known only
+    from a recording's case number get the number alone)."""
+    with svc.db.session() as session:
+        rows = {c.case_no: c for c in session.scalars(select(Case).where(
+            Case.case_no.in_(case_numbers)))}  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for no in case_numbers:
+        c = rows.get(no)
+        if c is None:
+            out.append({"case_no": no, "title": "", "unit": None, "status": "", "opened_at": None})
+            continue
+        out.append({"case_no": no, "title": c.title, "unit": c.unit, "status": c.status,
+                    "opened_at": iso(c.opened_at)})  # fmt: skip
+    return out
