@@ -30,6 +30,7 @@ function rowFor(job) {
     detail: el("span", { class: "detail" }),
     error: el("span", { class: "error-text", hidden: "" }),
   };
+  row.bar.setAttribute("aria-label", `${job.recording_name} ${job.stage}`);
   row.root = el("div", { class: "job", "data-job": job.id, "data-recording": job.recording_id },
     row.name, row.badge, row.bar, row.detail, row.error);
   rows.set(job.id, row);

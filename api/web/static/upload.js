@@ -217,7 +217,7 @@ function addBatch(found) {
   for (const { file, path } of found) {
     const item = { file, path, batch, sent: 0, final: false, upload: null, status: "waiting" };
     item.badge = el("span", { class: "badge" });
-    item.bar = el("progress", { max: "1", value: "0" });
+    item.bar = el("progress", { max: "1", value: "0", "aria-label": path });
     item.detail = el("span", { class: "detail" });
     item.row = el("div", { class: "file-row", "data-path": path },
       el("span", { class: "name", text: path }), item.badge, item.bar, item.detail);
