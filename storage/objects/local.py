@@ -104,7 +104,10 @@ class LocalObjectStore(ObjectStore):
     ) -> tuple[Path, MultiHasher, bytes]:
         tmp = self._tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
         hasher = MultiHasher(self.digests)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:  # a full disk: the store's fault, not the source's
+            raise StorageError(f"creating the object failed: {exc.strerror or exc}") from exc
         try:
             try:
                 first = pump(
@@ -145,17 +148,20 @@ class LocalObjectStore(ObjectStore):
 
     def _publish(self, tmp: Path, dest: Path, read_only: bool) -> bool:
         """Link `tmp` to `dest` unless `dest` exists; True if this call created it."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444 if read_only else 0o644)
         try:
-            os.link(tmp, dest)
-            created = True
-        except FileExistsError:
-            created = False
-        finally:
-            tmp.unlink()
-        if created:
-            _fsync_dir(dest.parent)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444 if read_only else 0o644)
+                os.link(tmp, dest)
+                created = True
+            except FileExistsError:
+                created = False
+            finally:
+                tmp.unlink(missing_ok=True)
+            if created:
+                _fsync_dir(dest.parent)
+        except OSError as exc:
+            raise StorageError(f"publishing the object failed: {exc.strerror or exc}") from exc
         return created
 
     # -- interface -----------------------------------------------------------------
@@ -185,7 +191,9 @@ class LocalObjectStore(ObjectStore):
         digests = hasher.hexdigests()
         key = original_key(digests["sha256"])
         created = self._publish(tmp, self._path(key), read_only=True)
-        if created:
+        if created or self._retain_until(key) is None:
+            # Also when the object was there already: an earlier write may have died
+            # (a full disk) between publishing it and recording its retention.
             self._set_retention(key)
         return PutResult(key, hasher.size, digests, created, first)
 
@@ -278,8 +286,12 @@ class LocalObjectStore(ObjectStore):
         # ingest (found by tests/reliability/test_load.py).
         marker = self._meta_file(key, _RETAIN_SUFFIX)
         tmp = marker.with_name(f"{marker.name}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
-        tmp.write_text(until.isoformat())
-        os.replace(tmp, marker)
+        try:
+            tmp.write_text(until.isoformat())
+            os.replace(tmp, marker)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"recording the retention failed: {exc.strerror or exc}") from exc
 
     def _retain_until(self, key: str) -> datetime | None:
         path = self._meta_file(key, _RETAIN_SUFFIX)

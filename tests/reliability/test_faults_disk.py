@@ -50,7 +50,10 @@ def test_disk_full_mid_ingest_loses_nothing(tmp_path: Path) -> None:
         if full.rc == 3:  # finished, naming what did not fit
             files = json.loads(full.stdout)["files"]
             unstored = [f for f in files if f["status"] == "unreadable"]
-            assert unstored and all("not stored" in f["reason"] for f in unstored), files
+            # The store's fault is named as the store's, never blamed on the source file.
+            reasons = [f["reason"] for f in unstored]
+            assert unstored and all(r.startswith("not stored: ") for r in reasons), reasons
+            assert all("No space left" in r for r in reasons), reasons
             stored = str(len(files) - len(unstored))
         assert _objects_ok(mnt / "data" / "objects") == []
         print(f"figures: disk full: exit {full.rc}, {stored}/{FILES} stored before it filled")
@@ -61,5 +64,10 @@ def test_disk_full_mid_ingest_loses_nothing(tmp_path: Path) -> None:
         assert {n: f["sha256"] for n, f in files.items()} == digests
         assert {f["status"] for f in files.values()} == {"not-media"}
         assert _objects_ok(mnt / "data" / "objects") == []
+        # Every original is under retention, also one whose marker the full disk refused.
+        marks = {p.name for p in (mnt / "data" / "objects" / ".protection").iterdir()}
+        for digest in digests.values():
+            key = f"originals/sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+            assert key.replace("/", "~") + ".retain-until" in marks, key
         after = check_aftermath(env, wait_jobs=False)
         assert after.fixity_checked == FILES
