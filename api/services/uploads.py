@@ -43,6 +43,7 @@ METADATA_KEYS = (
     "proves",
     "device_kind",
     "batch",
+    "relative_path",  # the file's place in a dropped folder (shown on receipts)
 )
 _SAVE_EVERY = 8 * 1024 * 1024  # persist the offset at least this often during one PATCH
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -306,6 +307,12 @@ class Uploads:
             self.save(info)
             return info
         entry = receipt.entries[0] if receipt.entries else None
+        if entry is not None:
+            # The receipt names the file as the sender knew it, not the server's staging
+            # path (which would show the data folder and lose the dropped folder's layout).
+            entry.path = client_path(info)
+            for e in receipt.entries:
+                e.path = client_path(info)
         info.receipt_entry = asdict(entry) if entry is not None else None
         info.receipt_run = receipt.run_id
         info.state = "ingested"
@@ -339,6 +346,16 @@ class Uploads:
             if info.metadata.get("batch") == batch:
                 found.append(info)
         return found
+
+
+def client_path(info: UploadInfo) -> str:
+    """The upload's path as the client named it: its folder-relative path, else its name
+    (control characters and climbing out of the folder removed)."""
+    given = info.metadata.get("relative_path") or ""
+    parts = [
+        safe_filename(p) for p in given.replace("\\", "/").split("/") if p not in ("", ".", "..")
+    ]
+    return "/".join(parts) if parts else info.filename
 
 
 def batch_receipt(infos: list[UploadInfo], batch: str, actor: str, host: str) -> Receipt:

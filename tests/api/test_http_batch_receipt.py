@@ -57,6 +57,8 @@ def test_a_batch_gets_one_receipt_of_every_file(tmp_path: Path) -> None:
             receipt = r.json()
             by_name = {Path(f["path"]).name: f for f in receipt["files"]}
             assert set(by_name) == {"0001.MP4", "0002.MP4", "0003.MP4"}
+            # Named as the sender named them: not the server's staging path.
+            assert all(f["path"] == Path(f["path"]).name for f in receipt["files"]), receipt
             digest = hashlib.sha256(junk).hexdigest()
             assert by_name["0001.MP4"]["sha256"] == digest
             assert by_name["0001.MP4"]["status"] == "unplayable"  # stored and hashed, flagged
