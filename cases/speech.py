@@ -103,11 +103,9 @@ class Heard:
 
     @property
     def play(self) -> str:
-        # A media fragment: browsers open the clip playing from the statement's start.
-        return (
-            f"/api/recordings/{self.recording_id}/media/{self.media}"
-            f"#t={self.start_s:.2f},{self.end_s:.2f}"
-        )
+        # The clip view at the statement's start, beside its transcript (and logged as
+        # any viewing is; a case that requires a reason asks for it first).
+        return f"/recordings/{self.recording_id}?t={self.start_s:.2f}"
 
     def to_json(self) -> dict[str, Any]:
         return {

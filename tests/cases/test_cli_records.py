@@ -68,7 +68,7 @@ def test_attach_statements_and_search(env: Services, tmp_path: Path) -> None:
     step = data["steps"][0]
     assert [(v["statement"], v["status"]) for v in step["statements"]] == [
         ("identity", "found"), ("credential", "found"), ("recording_notice", "found")]  # fmt: skip
-    assert step["statements"][0]["heard"]["play"].startswith(f"/api/recordings/{rec_id}/media/")
+    assert step["statements"][0]["heard"]["play"].startswith(f"/recordings/{rec_id}?t=")
     assert [f["category"] for f in step["language_flags"]] == ["insult"]
     assert [w["name"] for w in step["written_records"]] == ["现场笔录.pdf"]
     text = run("case", "statements", "CLI-17")

@@ -217,7 +217,7 @@ def _check(step: StepCompliance, heard: Heard, missing: set[str], flags: int) ->
             continue
         assert 0.0 <= v.heard.start_s < v.heard.end_s <= heard.duration_s + 0.5
         assert v.heard.score >= 0.75 and v.heard.words
-        assert v.heard.play.startswith(f"/api/recordings/{v.heard.recording_id}/media/")
+        assert v.heard.play.startswith(f"/recordings/{v.heard.recording_id}?t=")
         if v.key in heard.sentences:  # found in the sentence that said it
             a, b = heard.sentences[v.key]
             assert a - 1.0 <= v.heard.start_s <= b, (v.key, v.heard, _said(heard))

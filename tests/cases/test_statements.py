@@ -152,7 +152,7 @@ def test_every_required_statement_found_at_its_time() -> None:
     rights = by_key["rights_defence"]
     assert rights is not None and rights.start_s == pytest.approx(11.0)
     assert "陈述和申辩" in rights.words and rights.score == 1.0
-    assert rights.play == "/api/recordings/rec-1/media/mezzanine#t=11.00,13.50"
+    assert rights.play == "/recordings/rec-1?t=11.00"
     assert verdict.issues == () and verdict.missing == 0
     assert verdict.recordings[0].missing == ()
 
