@@ -177,6 +177,29 @@ def _version(value: str | None) -> str | None:
     return None if value in (None, "", "null") else value
 
 
+# minio's own client waits 5 minutes to connect and 5 minutes for each answer, and tries
+# six times: a server that vanished without a reset (a host powered off, a partition)
+# held an ingest for half an hour per request (tests/reliability/test_faults_s3.py).
+# An answer to a part upload or a read comes in seconds; two minutes leaves room for a
+# slow CompleteMultipartUpload, and urllib3 still retries, with backoff, what times out.
+HTTP_TIMEOUT = urllib3.Timeout(connect=10.0, read=120.0)
+
+
+def http_client(timeout: urllib3.Timeout | None = None) -> urllib3.PoolManager:
+    """minio's default HTTP client (pool, certificates, retries) with bounded waits."""
+    import os
+
+    import certifi
+
+    return urllib3.PoolManager(
+        timeout=timeout or HTTP_TIMEOUT,
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
 class _PartUploader:
     """The sink `pump` writes into: gathers chunks into parts and uploads them.
 
@@ -357,6 +380,7 @@ class S3ObjectStore(ObjectStore):
             secret_key=settings.s3_secret_key or None,
             secure=settings.s3_secure,
             region=settings.s3_region,
+            http_client=http_client(),
         )
         return cls(
             client,

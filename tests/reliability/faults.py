@@ -95,6 +95,7 @@ class TcpProxy:
         self.target = target
         self.port = free_port()
         self.bytes_up = 0  # client -> server, so a test can cut mid-upload
+        self.silent = False  # black hole: connections stay open, nothing is passed on
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
@@ -141,6 +142,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.silent:  # accepted, then never answered: a host that went dark
+                with self._lock:
+                    self._conns.append(client)
+                continue
             try:
                 server = socket.create_connection(self.target, timeout=10)
             except OSError:
@@ -159,6 +164,8 @@ class TcpProxy:
     def _pipe(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
         try:
             while data := src.recv(65536):
+                if self.silent:
+                    continue  # swallowed: neither side hears from the other again
                 dst.sendall(data)
                 if up:
                     self.bytes_up += len(data)

@@ -6,6 +6,7 @@ reconcile, ledger and fixity agree afterwards."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -95,3 +96,37 @@ def test_s3_cut_off_mid_upload(tmp_path: Path) -> None:
             print(f"figures: S3 temporary uploads left under incoming/: {len(leftovers)}")
         finally:
             proxy.close()
+
+
+def test_a_server_gone_silent_costs_bounded_time(tmp_path: Path) -> None:
+    """A server that stops answering without resetting anything (a host powered off):
+    every request gives up after the client's read time-out and its retries, and the
+    write fails as a storage error, instead of waiting minio's 5 minutes per try."""
+    from urllib3 import Timeout
+
+    from storage.errors import StorageError
+    from storage.objects import s3 as s3_module
+
+    with moto_s3_server() as endpoint:
+        host, port = endpoint.split(":")
+        proxy = TcpProxy((host, int(port)))
+        try:
+            quick = s3_module.http_client(Timeout(connect=2, read=2))
+            client = Minio(proxy.endpoint, access_key="testing", secret_key="testing",
+                           secure=False, region="us-east-1", http_client=quick)  # fmt: skip
+            store = s3_module.S3ObjectStore(client, "custos-silent", retention_days=1,
+                                            retention_mode="GOVERNANCE")  # fmt: skip
+            store.ensure_bucket(object_lock=True)
+            proxy.silent = True
+            started = time.monotonic()
+            with pytest.raises(StorageError):
+                store.put("derived/x/y", io.BytesIO(os.urandom(1024 * 1024)))
+            waited = time.monotonic() - started
+            print(f"figures: S3 gone silent: the write failed after {waited:.1f} s "
+                  "(2 s time-outs, 6 tries)")
+            assert waited < 60
+        finally:
+            proxy.close()
+    # The deployment's own client has bounded waits too (not minio's 300 s ones).
+    assert s3_module.HTTP_TIMEOUT.read_timeout is not None
+    assert s3_module.HTTP_TIMEOUT.read_timeout <= 120
