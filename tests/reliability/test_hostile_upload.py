@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,19 +142,21 @@ def test_upload_names_cannot_escape_or_break_the_folder(
     entry = body["receipt_entry"]
     assert isinstance(entry, dict)
     assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-    shown = Path(str(entry["path"]))
+    kept = str(entry["path"])  # the name as kept: what the receipt shows the sender
     # Text is never taken for media; named like media, it is flagged as not playable.
-    claims = shown.suffix.lower() in MEDIA_EXTENSIONS
+    claims = Path(kept).suffix.lower() in MEDIA_EXTENSIONS
     assert entry["status"] == ("unplayable" if claims else "not-media"), entry
-    uploads = (tmp_path / "data" / "uploads").resolve()
-    assert uploads in shown.parents  # inside the upload's own folder
-    kept = shown.name
     assert kept and kept not in (".", "..") and "/" not in kept and "\\" not in kept
     assert kept.isprintable(), repr(kept)
     assert len(kept.encode()) <= 255
     with svc.db.session() as session:
         stored = session.get(Recording, entry["recording_id"])
         assert stored is not None and stored.original_name == kept
+    # Where the bytes were staged and read from: inside the upload's own folder.
+    uploads = (tmp_path / "data" / "uploads").resolve()
+    (acquired,) = [e for e in svc.ledger.events(entry["recording_id"]) if e.action == "acquired"]
+    staged = Path(str(json.loads(acquired.details)["source_path"]))
+    assert uploads in staged.parents and staged.name == kept, staged
     assert _outside_writes(tmp_path, tmp_path / "data", ["custos-escape"]) == []
     for target in ("/tmp/custos-escape-1.mp4", "/etc/custos-escape-3.mp4"):
         assert not Path(target).exists()
