@@ -306,6 +306,13 @@ class Uploads:
             info.state, info.error = "failed", f"{type(exc).__name__}: {exc}"
             self.save(info)
             return info
+        except Exception as exc:  # noqa: BLE001 - a database, ledger or store fault
+            # Not the file's fault: the upload stays complete, to be acquired again by
+            # `resume` (at the next start), and says why. Raised from a background task
+            # it was invisible to the client and reset its connection (test_load.py).
+            info.error = f"acquisition interrupted, to be retried: {type(exc).__name__}: {exc}"
+            self.save(info)
+            return info
         entry = receipt.entries[0] if receipt.entries else None
         if entry is not None:
             # The receipt names the file as the sender knew it, not the server's staging
