@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import OperationalError
 
 from api.cli.common import console, err_console, fail, print_json, services
 from ingest.acquire import DEVICE_KINDS, CaptureMeta, IngestCallbacks, ingest
@@ -175,6 +176,13 @@ def register(app: typer.Typer) -> None:
                     receipt = ingest(svc, paths, meta, callbacks)
             except (FileNotFoundError, IngestSetupError) as exc:
                 fail(f"{exc}; nothing was read", 2)
+            except OperationalError as exc:  # the database went away past its retries
+                first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+                fail(
+                    f"the database was lost during the ingest ({first}); every file recorded "
+                    "so far is kept: run the same command again to resume",
+                    1,
+                )
             if planner is not None and planner.unsent:
                 fail(
                     f"recordings stored and receipted with their {planner.unsent} job(s), but "
