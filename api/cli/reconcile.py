@@ -21,8 +21,10 @@ def register(app: typer.Typer) -> None:
         min_age: Annotated[
             float,
             typer.Option(
-                "--min-age", help="seconds an object must be old to count as an orphan "
-                "(younger ones may belong to a write still committing)", min=0
+                "--min-age",
+                help="seconds an object must be old to count as an orphan "
+                "(younger ones may belong to a write still committing)",
+                min=0,
             ),
         ] = 3600.0,
         json_out: Annotated[bool, typer.Option("--json")] = False,

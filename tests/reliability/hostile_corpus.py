@@ -138,48 +138,143 @@ def build(work: Path, targets: Targets, evil_name: str = "custos-evil.txt") -> l
         return f"hostile name test {n}\n".encode()
 
     corpus = [
-        Hostile("good_20261103_141500.mp4", make_clip(work / "good.mp4", 1.0, tone=660)
-                .read_bytes(), STORED, None, "a real recording, for contrast"),  # fmt: skip
-        Hostile("truncated.mp4", clip[: moov - 8], UNPLAYABLE, "no moov atom",
-                "MP4 cut off before its moov atom (battery died)"),  # fmt: skip
+        Hostile(
+            "good_20261103_141500.mp4",
+            make_clip(work / "good.mp4", 1.0, tone=660).read_bytes(),
+            STORED,
+            None,
+            "a real recording, for contrast",
+        ),  # fmt: skip
+        Hostile(
+            "truncated.mp4",
+            clip[: moov - 8],
+            UNPLAYABLE,
+            "no moov atom",
+            "MP4 cut off before its moov atom (battery died)",
+        ),  # fmt: skip
         Hostile("empty.mp4", b"", UNPLAYABLE, "empty file", "zero bytes"),
-        Hostile("random.mp4", rng.randbytes(256 * 1024), UNPLAYABLE,
-                "not a recognised media format", "random bytes named .mp4"),  # fmt: skip
-        Hostile("page.mp4", b"<!doctype html><html><head><title>x</title></head><body>"
-                b"<video src='http://127.0.0.1/x.mp4'></video></body></html>\n", UNPLAYABLE,
-                "not a recognised media format", "HTML named .mp4"),  # fmt: skip
-        Hostile("huge.png", _png_bomb(16000), UNPLAYABLE, "cannot be decoded",
-                "valid 2 MB PNG of 16000x16000 16-bit RGBA pixels (a 2 GB frame)"),  # fmt: skip
-        Hostile("wide.mkv", wide.read_bytes(), UNPLAYABLE, "17000x16",
-                "Matroska video stream claiming 17000x16 pixels"),  # fmt: skip
-        Hostile("hls_canary.mp4", _playlist(canary_uri), UNPLAYABLE,
-                "not a recognised media format", "HLS playlist naming a file:// canary"),
-        Hostile("hls_passwd.mp4", _playlist("file:///etc/passwd"), UNPLAYABLE,
-                "not a recognised media format", "HLS playlist naming /etc/passwd"),
-        Hostile("hls_local.mp4", _playlist(f"{targets.url}/seg0.ts"), UNPLAYABLE,
-                "not a recognised media format", "HLS playlist naming 127.0.0.1"),
-        Hostile("hls_local.m3u8", _playlist(f"{targets.url}/seg1.ts"), NOT_MEDIA,
-                "not audio/video", "HLS playlist under its own extension"),
-        Hostile("relative.m3u8", _playlist("../outside/canary.ts"), NOT_MEDIA,
-                "not audio/video", "HLS playlist with a relative path out of the input"),
-        Hostile("concat.mp4", f"ffconcat version 1.0\nfile '{targets.canary}'\n"
-                f"file '{targets.url}/seg2.ts'\nfile '/etc/passwd'\n".encode(), UNPLAYABLE,
-                "not a recognised media format", "concat-demuxer list"),  # fmt: skip
-        Hostile("list.ffconcat", f"ffconcat version 1.0\nfile '{canary_uri}'\n".encode(),
-                NOT_MEDIA, "not audio/video", "concat list under its own extension"),
-        Hostile("bomb.zip", _zip_bomb(), NOT_MEDIA, "attachment",
-                f"zip bomb ({BOMB_BYTES >> 20} MiB of zeros inflated)"),
-        Hostile("slip.zip", _zip_slip(evil_name), NOT_MEDIA, "attachment",
-                "zip-slip entries (../, ..\\, absolute)"),
-        Hostile("..\\..\\..\\windows-traversal.txt", text(1), NOT_MEDIA, None,
-                "a Windows path climbing out, as one name"),
-        Hostile("\x1b[2J\x1b[31mred\x07.txt", text(2), NOT_MEDIA, None,
-                "terminal escape sequences and a bell in the name"),
-        Hostile("tab\tnew\nline\rcr.txt", text(3), NOT_MEDIA, None,
-                "tab, newline and carriage return in the name"),
+        Hostile(
+            "random.mp4",
+            rng.randbytes(256 * 1024),
+            UNPLAYABLE,
+            "not a recognised media format",
+            "random bytes named .mp4",
+        ),  # fmt: skip
+        Hostile(
+            "page.mp4",
+            b"<!doctype html><html><head><title>x</title></head><body>"
+            b"<video src='http://127.0.0.1/x.mp4'></video></body></html>\n",
+            UNPLAYABLE,
+            "not a recognised media format",
+            "HTML named .mp4",
+        ),  # fmt: skip
+        Hostile(
+            "huge.png",
+            _png_bomb(16000),
+            UNPLAYABLE,
+            "cannot be decoded",
+            "valid 2 MB PNG of 16000x16000 16-bit RGBA pixels (a 2 GB frame)",
+        ),  # fmt: skip
+        Hostile(
+            "wide.mkv",
+            wide.read_bytes(),
+            UNPLAYABLE,
+            "17000x16",
+            "Matroska video stream claiming 17000x16 pixels",
+        ),  # fmt: skip
+        Hostile(
+            "hls_canary.mp4",
+            _playlist(canary_uri),
+            UNPLAYABLE,
+            "not a recognised media format",
+            "HLS playlist naming a file:// canary",
+        ),
+        Hostile(
+            "hls_passwd.mp4",
+            _playlist("file:///etc/passwd"),
+            UNPLAYABLE,
+            "not a recognised media format",
+            "HLS playlist naming /etc/passwd",
+        ),
+        Hostile(
+            "hls_local.mp4",
+            _playlist(f"{targets.url}/seg0.ts"),
+            UNPLAYABLE,
+            "not a recognised media format",
+            "HLS playlist naming 127.0.0.1",
+        ),
+        Hostile(
+            "hls_local.m3u8",
+            _playlist(f"{targets.url}/seg1.ts"),
+            NOT_MEDIA,
+            "not audio/video",
+            "HLS playlist under its own extension",
+        ),
+        Hostile(
+            "relative.m3u8",
+            _playlist("../outside/canary.ts"),
+            NOT_MEDIA,
+            "not audio/video",
+            "HLS playlist with a relative path out of the input",
+        ),
+        Hostile(
+            "concat.mp4",
+            f"ffconcat version 1.0\nfile '{targets.canary}'\n"
+            f"file '{targets.url}/seg2.ts'\nfile '/etc/passwd'\n".encode(),
+            UNPLAYABLE,
+            "not a recognised media format",
+            "concat-demuxer list",
+        ),  # fmt: skip
+        Hostile(
+            "list.ffconcat",
+            f"ffconcat version 1.0\nfile '{canary_uri}'\n".encode(),
+            NOT_MEDIA,
+            "not audio/video",
+            "concat list under its own extension",
+        ),
+        Hostile(
+            "bomb.zip",
+            _zip_bomb(),
+            NOT_MEDIA,
+            "attachment",
+            f"zip bomb ({BOMB_BYTES >> 20} MiB of zeros inflated)",
+        ),
+        Hostile(
+            "slip.zip",
+            _zip_slip(evil_name),
+            NOT_MEDIA,
+            "attachment",
+            "zip-slip entries (../, ..\\, absolute)",
+        ),
+        Hostile(
+            "..\\..\\..\\windows-traversal.txt",
+            text(1),
+            NOT_MEDIA,
+            None,
+            "a Windows path climbing out, as one name",
+        ),
+        Hostile(
+            "\x1b[2J\x1b[31mred\x07.txt",
+            text(2),
+            NOT_MEDIA,
+            None,
+            "terminal escape sequences and a bell in the name",
+        ),
+        Hostile(
+            "tab\tnew\nline\rcr.txt",
+            text(3),
+            NOT_MEDIA,
+            None,
+            "tab, newline and carriage return in the name",
+        ),
         Hostile("-rf --help.txt", text(4), NOT_MEDIA, None, "a name that looks like options"),
-        Hostile(long_name, clip[: moov - 8] + b"\0" * 7, UNPLAYABLE, "no moov atom",
-                "a 255-byte name with multi-byte characters"),  # fmt: skip
+        Hostile(
+            long_name,
+            clip[: moov - 8] + b"\0" * 7,
+            UNPLAYABLE,
+            "no moov atom",
+            "a 255-byte name with multi-byte characters",
+        ),  # fmt: skip
     ]
     names = [h.name for h in corpus]
     assert len(set(names)) == len(names)

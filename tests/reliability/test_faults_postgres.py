@@ -55,8 +55,10 @@ def test_postgres_crash_mid_batch(tmp_path: Path) -> None:
         pg.start()
         batch.join(240)
         (first,) = result
-        print(f"figures: postgres crash after {stored_at_crash}/{FILES} objects; "
-              f"batch exit {first.rc} in {first.wall_s:.1f} s")
+        print(
+            f"figures: postgres crash after {stored_at_crash}/{FILES} objects; "
+            f"batch exit {first.rc} in {first.wall_s:.1f} s"
+        )
         assert first.rc != 0 or len(json.loads(first.stdout)["files"]) == FILES
         if first.rc not in (0, 3):  # one line that says what happened and what to do
             assert first.rc == 1 and "Traceback" not in first.stderr, first.stderr[-2000:]
@@ -70,7 +72,7 @@ def test_postgres_crash_mid_batch(tmp_path: Path) -> None:
         engine = create_engine(pg.url.replace("postgresql://", "postgresql+psycopg://"))
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT sha256, count(*) FROM recordings GROUP BY sha256"))
-            counts = dict(rows.all())
+            counts: dict[str, int] = {str(k): int(v) for k, v in rows.all()}
         engine.dispose()
         assert counts == {d: 1 for d in digests.values()}  # each file recorded once
         after = check_aftermath(env, wait_jobs=False)

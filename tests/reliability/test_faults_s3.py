@@ -69,8 +69,10 @@ def test_s3_cut_off_mid_upload(tmp_path: Path) -> None:
                 failed = [f for f in files if f["status"] == "unreadable"]
                 assert all("not stored" in f["reason"] for f in failed), failed
                 outcome = f"{len(files) - len(failed)}/{FILES} stored, {len(failed)} named"
-            print(f"figures: S3 cut after {cut_at >> 20} MiB sent for {OUTAGE_S:.0f} s: "
-                  f"exit {first.rc}, {outcome}")
+            print(
+                f"figures: S3 cut after {cut_at >> 20} MiB sent for {OUTAGE_S:.0f} s: "
+                f"exit {first.rc}, {outcome}"
+            )
 
             again = custos(env, "ingest", str(dump), "--json", timeout=300)
             assert again.rc == 0, again.stderr[-3000:]
@@ -122,8 +124,10 @@ def test_a_server_gone_silent_costs_bounded_time(tmp_path: Path) -> None:
             with pytest.raises(StorageError):
                 store.put("derived/x/y", io.BytesIO(os.urandom(1024 * 1024)))
             waited = time.monotonic() - started
-            print(f"figures: S3 gone silent: the write failed after {waited:.1f} s "
-                  "(2 s time-outs, 6 tries)")
+            print(
+                f"figures: S3 gone silent: the write failed after {waited:.1f} s "
+                "(2 s time-outs, 6 tries)"
+            )
             assert waited < 60
         finally:
             proxy.close()

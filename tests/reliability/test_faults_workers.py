@@ -100,8 +100,10 @@ def test_worker_sigkilled_mid_stage(tmp_path: Path, postgres_url: str) -> None:
         dying.wait()
         killed_at = time.monotonic()
         after = check_aftermath(env)
-        print(f"figures: worker SIGKILL mid-stage: {len(after.jobs)} jobs done, the killed one "
-              f"taken over and finished {time.monotonic() - killed_at:.1f} s after the kill")
+        print(
+            f"figures: worker SIGKILL mid-stage: {len(after.jobs)} jobs done, the killed one "
+            f"taken over and finished {time.monotonic() - killed_at:.1f} s after the kill"
+        )
         by_id = {j["id"]: j for j in after.jobs}
         job = by_id[victim["id"]]
         assert job["status"] == "done" and job["attempts"] >= 2
@@ -140,8 +142,10 @@ def test_redis_killed_and_restarted_while_jobs_run(tmp_path: Path, postgres_url:
         redis.port = port
         redis.start()
         after = check_aftermath(env)
-        print(f"figures: Redis SIGKILL + restart: {len(after.jobs)} jobs, statuses "
-              f"{sorted(Counter(j['status'] for j in after.jobs).items())}")
+        print(
+            f"figures: Redis SIGKILL + restart: {len(after.jobs)} jobs, statuses "
+            f"{sorted(Counter(j['status'] for j in after.jobs).items())}"
+        )
         assert len(after.jobs) == 4
         assert [j["status"] for j in after.jobs] == ["done"] * 4, after.jobs
         assert worker.poll() is None, "the worker died with Redis"

@@ -5,6 +5,7 @@ found, replayed through the same harnesses so they stay fixed."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from cases.errors import CaseFileError
 from cases.importer import read_documents
+from tests.needs import unavailable
 from tests.reliability.procs import REPO
 
 FUZZ = REPO / "fuzz"
@@ -22,7 +24,8 @@ HARNESSES = ["fuzz_filenames.py", "fuzz_sniff.py", "fuzz_case_import.py"]
 
 
 def _harness(name: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    pytest.importorskip("atheris")
+    if importlib.util.find_spec("atheris") is None:
+        unavailable("atheris is not installed (pip install -e '.[test]')")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
     return subprocess.run(
         [sys.executable, str(FUZZ / name), "-timeout=5", "-rss_limit_mb=1536",

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -92,10 +93,10 @@ def _upload(client: httpx.Client, base: str, auth: dict[str, str], data: bytes, 
 
 
 def _settled(client: httpx.Client, url: str, auth: dict[str, str], until: float
-             ) -> dict[str, object]:  # fmt: skip
+             ) -> dict[str, Any]:  # fmt: skip
     """The upload once acquisition (a background task after the last PATCH) has run."""
     while True:
-        body: dict[str, object] = client.get(url, headers={**auth, **TUS}).json()
+        body: dict[str, Any] = client.get(url, headers={**auth, **TUS}).json()
         if body["state"] in ("ingested", "failed") or time.monotonic() > until:
             return body
         time.sleep(0.1)
