@@ -154,7 +154,8 @@ def timeline(recordings: list[Recording], steps: list[dict[str, Any]]) -> Timeli
         s_start, s_end = _when(step.get("start")), _when(step.get("end"))
         if s_start is None:
             continue
-        step_bars.append(bar(s_start, s_end or s_start, f"{step.get('key')} {step.get('kind_name') or ''}"))
+        label = f"{step.get('key')} {step.get('kind_name') or ''}"
+        step_bars.append(bar(s_start, s_end or s_start, label))
         for gap in step.get("gaps", []):
             ga, gb = _when(gap.get("start")), _when(gap.get("end"))
             if ga and gb:

@@ -173,7 +173,7 @@ def custos_side(files: list[Path], data: Path, threads: int) -> tuple[list[Step]
         raise SystemExit(f"jobs not done: {failed}")
     per_stage: dict[str, float] = {}
     for j in jobs:
-        took = (datetime.fromisoformat(j["finished_at"]) - datetime.fromisoformat(j["started_at"]))
+        took = datetime.fromisoformat(j["finished_at"]) - datetime.fromisoformat(j["started_at"])
         per_stage[j["stage"]] = round(per_stage.get(j["stage"], 0.0) + took.total_seconds(), 2)
     exports: list[Step] = []
     acknowledged = 0

@@ -14,7 +14,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     """Headless Chromium (its own download fails here: the Debian package is used)."""
     path = shutil.which("chromium")
     if path is None:

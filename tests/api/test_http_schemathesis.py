@@ -80,7 +80,7 @@ def test_no_server_error(world: World, who: str) -> None:
 
         try:
             run()
-        except Exception as exc:  # collect every failing route, not just the first
+        except Exception as exc:  # noqa: BLE001 - the app's own error surfaces here, any type
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n".join(failures)
     # the generated requests got past authentication and reached handlers

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,9 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.services import cases as case_service
 from api.services.access import access_events
 from api.services.users import add_user, grant
@@ -44,7 +41,7 @@ from storage.db.schema import Recording
 from storage.ledger_keys import load_keys
 from storage.services import Services
 from tests.api.http_world import PASSWORD, open_services
-from tests.api.test_web_ui import _free_port
+from tests.api.live_server import serving
 from tests.needs import unavailable
 
 CASE = "REV-1"
@@ -113,27 +110,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     svc = open_services(root / "data")
     try:
         rec = _prepare(svc, root)
-        port = _free_port()
-        config = uvicorn.Config(create_app(svc, resume_uploads=False), host="127.0.0.1",
-                                port=port, log_level="warning")  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        try:
-            yield Site(svc, f"http://127.0.0.1:{port}", rec, root / "shots")
-        finally:
-            server.should_exit = True
-            thread.join(20)
+        with serving(svc) as url:
+            yield Site(svc, url, rec, root / "shots")
     finally:
         svc.close()
 
 
-def _login(chromium: Any, site: Site, name: str, width: int = 1366, height: int = 768) -> Any:
-    page = chromium.new_context(viewport={"width": width, "height": height},
+def _login(browser: Any, site: Site, name: str, width: int = 1366, height: int = 768) -> Any:
+    page = browser.new_context(viewport={"width": width, "height": height},
                                accept_downloads=True).new_page()  # fmt: skip
     page.goto(f"{site.url}/login")
     page.fill("#username", name)
@@ -159,9 +143,9 @@ def _no_sideways_scroll(page: Any) -> None:
 
 
 def test_a_disclosure_officer_redacts_renders_acknowledges_and_exports(
-    chromium: Any, site: Site, tmp_path: Path
+    browser: Any, site: Site, tmp_path: Path
 ) -> None:
-    page = _login(chromium, site, "officer")
+    page = _login(browser, site, "officer")
     page.goto(f"{site.url}/cases/{CASE}")
     page.click(".redact-link")
     page.wait_for_url(f"{site.url}/recordings/{site.rec}/redact")
@@ -255,9 +239,9 @@ def test_a_disclosure_officer_redacts_renders_acknowledges_and_exports(
 
 
 def test_a_reviewer_bookmarks_scrubs_searches_and_sees_the_time_axis(
-    chromium: Any, site: Site
+    browser: Any, site: Site
 ) -> None:
-    page = _login(chromium, site, "reviewer")
+    page = _login(browser, site, "reviewer")
     page.goto(f"{site.url}/cases/{CASE}")
     assert page.locator("#timeline .bar").count() == 1
     page.fill("#case-q", "three eight")
@@ -291,7 +275,7 @@ def test_a_reviewer_bookmarks_scrubs_searches_and_sees_the_time_axis(
     page.wait_for_selector("#bookmark-list .bookmark")
     _shot(page, site, "clip-bookmark")
 
-    narrow = _login(chromium, site, "reviewer", width=390, height=844)
+    narrow = _login(browser, site, "reviewer", width=390, height=844)
     for path in (f"/cases/{CASE}", f"/recordings/{site.rec}", f"/recordings/{site.rec}/redact"):
         narrow.goto(site.url + path)
         _no_sideways_scroll(narrow)
@@ -299,12 +283,12 @@ def test_a_reviewer_bookmarks_scrubs_searches_and_sees_the_time_axis(
 
 
 def test_a_case_requiring_a_reason_asks_first_and_the_auditor_sees_it(
-    chromium: Any, site: Site
+    browser: Any, site: Site
 ) -> None:
     flagged_at = max((e.seq for e in access_events(site.svc)), default=0)
     case_service.set_reason_required(site.svc, CASE, on=True)
     try:
-        page = _login(chromium, site, "reviewer")
+        page = _login(browser, site, "reviewer")
         page.goto(f"{site.url}/recordings/{site.rec}")
         assert page.locator("#reason-prompt").is_visible()
         assert page.locator("#player").count() == 0
@@ -335,7 +319,7 @@ def test_a_case_requiring_a_reason_asks_first_and_the_auditor_sees_it(
     assert by_action.get("access.media.mezzanine") == {why}, by_action
     assert by_action.get("access.played") == {why}, by_action
 
-    auditor = _login(chromium, site, "auditor")
+    auditor = _login(browser, site, "auditor")
     auditor.click("#nav-audit")
     auditor.wait_for_url(f"{site.url}/audit")
     assert auditor.locator("#ledger-state").get_attribute("data-ok") == "true"
@@ -357,5 +341,5 @@ def test_a_case_requiring_a_reason_asks_first_and_the_auditor_sees_it(
     assert any(r["action"] == "played" and r["range"].startswith("seconds=") for r in table)
 
     # The reviewer has no audit screen.
-    page = _login(chromium, site, "reviewer")
+    page = _login(browser, site, "reviewer")
     assert page.goto(f"{site.url}/audit").status == 404

@@ -6,9 +6,6 @@ the Chinese switch. Each step saves a screenshot under the test's temporary fold
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.services.access import access_events
 from api.services.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, start_session
 from api.services.users import add_user, grant
@@ -32,17 +27,11 @@ from models.speech.transcribe_stage import TranscribeParams, run_transcribe
 from models.speech.transcripts import replace_transcripts
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
+from tests.api.live_server import serving
 from tests.needs import unavailable
 
 CASE, OTHER = "WEB-1", "WEB-2"
 GRID = Path(__file__).resolve().parents[3] / "shared" / "media" / "av" / "grid_bbaf2n.mpg"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -87,40 +76,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     svc = open_services(root / "data")
     try:
         rec = _prepare(svc)
-        port = _free_port()
-        config = uvicorn.Config(create_app(svc, resume_uploads=False), host="127.0.0.1",
-                                port=port, log_level="warning")  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        try:
-            yield Site(svc, f"http://127.0.0.1:{port}", rec, root / "shots")
-        finally:
-            server.should_exit = True
-            thread.join(20)
+        with serving(svc) as url:
+            yield Site(svc, url, rec, root / "shots")
     finally:
         svc.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = shutil.which("chromium")
-    if path is None:
-        unavailable("Chromium is not installed (scripts/setup.sh installs Debian's chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (the test extra)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=path, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _login(browser: Any, site: Site, name: str, **context: Any) -> Any:

@@ -14,9 +14,7 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from api.app import create_app
 from api.routes import job_events
 from api.services.uploads import METADATA_KEYS
 from api.services.users import add_user, grant
@@ -37,11 +33,11 @@ from ingest.acquire import CaptureMeta, ingest
 from storage.db.schema import Recording
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
+from tests.api.live_server import serving
 from tests.needs import unavailable
 from workers import jobs
 
 CASE = "UP-1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CHUNK = 256 * 1024  # small tus chunks, so a pause lands in the middle of the big file
 BIG = 8 * 1024 * 1024
 FINAL = ("stored", "duplicate", "unplayable", "not-media", "changed-during-read", "unreadable",
@@ -54,12 +50,6 @@ class Site:
     url: str
     dump: Path  # the folder the technician uploads
     shots: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _clip(path: Path, pattern: str, freq: int) -> None:
@@ -103,40 +93,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         grant(svc, "tech", CASE)
         add_user(svc, "rev", "reviewer", PASSWORD)
         grant(svc, "rev", CASE)
-        port = _free_port()
-        config = uvicorn.Config(create_app(svc, resume_uploads=False), host="127.0.0.1",
-                                port=port, log_level="warning")  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
-        try:
-            yield Site(svc, f"http://127.0.0.1:{port}", dump, root / "shots")
-        finally:
-            server.should_exit = True
-            thread.join(20)
+        with serving(svc) as url:
+            yield Site(svc, url, dump, root / "shots")
     finally:
         svc.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = shutil.which("chromium")
-    if path is None:
-        unavailable("Chromium is not installed (scripts/setup.sh installs Debian's chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (the test extra)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=path, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _login(browser: Any, site: Site, name: str, **context: Any) -> Any:
