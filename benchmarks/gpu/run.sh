@@ -26,7 +26,7 @@ while (($#)); do
         --limit-s) limit=$2; shift 2 ;;
         --minutes) minutes=$2; shift 2 ;;
         --dry-run) dry=(--dry-run); shift ;;
-        --whisper-model|--yolo-weights|--device|--seconds|--frames|--repeat|--skip)
+        --whisper-model|--yolo-weights|--device|--seconds|--clip-seconds|--frames|--repeat|--skip)
             bench+=("$1" "$2"); shift 2 ;;
         --) shift; bench+=("$@"); break ;;
         -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
