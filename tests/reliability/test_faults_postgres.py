@@ -79,3 +79,52 @@ def test_postgres_crash_mid_batch(tmp_path: Path) -> None:
         assert after.fixity_checked == FILES
     finally:
         pg.close()
+
+
+@pytest.mark.redis
+def test_postgres_crash_while_workers_process(tmp_path: Path) -> None:
+    """The database crashes and comes back while a worker runs one job and others wait:
+    every job still ends done (or failed with a reason), nothing is done twice."""
+    from collections import Counter
+
+    from ingest.sample_dump import make_clip
+    from tests.reliability.pool import mpeg2 as _mpeg2
+    from tests.reliability.pool import rows as _rows
+    from tests.reliability.pool import running as _running
+    from tests.reliability.pool import stop as _stop
+    from tests.reliability.pool import worker as _worker
+    from tests.workers.redis_server import RedisServer
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    _mpeg2(dump / "ch01_20261103_141500.mpg", 8)
+    for i in range(2):
+        make_clip(dump / f"BWC0042_2026110314{i:02d}00_{i:04d}.MP4", seconds=1.0, tone=300 + i)
+    pg = PgCluster().init()
+    redis = RedisServer(tmp_path / "redis", "--appendonly", "yes").start()
+    worker = None
+    try:
+        env = custos_env(tmp_path / "data", database_url=pg.url, redis_url=redis.url,
+                         worker_heartbeat_s="2", redis_maintenance_chance="300000",
+                         pipeline_stages="normalise")  # fmt: skip
+        assert custos(env, "ingest", str(dump), "--json").rc == 0
+        worker = _worker(env, tmp_path / "w.log")
+        url = pg.url.replace("postgresql://", "postgresql+psycopg://")
+        _running(url)
+        pg.stop("immediate")
+        time.sleep(4)
+        pg.start()
+        after = check_aftermath(env)
+        statuses = Counter(j["status"] for j in after.jobs)
+        attempts = sorted(j["attempts"] for j in after.jobs)
+        print(f"figures: postgres crash while a worker runs: {sorted(statuses.items())}, "
+              f"attempts {attempts}")  # fmt: skip
+        assert len(after.jobs) == 3
+        assert worker.poll() is None, "the worker died with the database"
+        keys = [r["object_key"] for r in _rows(url, "SELECT object_key FROM derivatives")]
+        assert len(keys) == len(set(keys))
+    finally:
+        if worker is not None:
+            _stop(worker)
+        redis.kill()
+        pg.close()
