@@ -46,8 +46,10 @@ if [ -n "$wheels" ]; then
     pip=("$venv/bin/python" -m pip install -q --no-index --find-links "$wheels")
     if compgen -G "$wheels/custos-*.whl" >/dev/null; then
         "${pip[@]}" custos
-    else  # the checkout itself (setuptools from the venv, no build isolation: no network)
-        "${pip[@]}" --no-build-isolation -e .
+    else  # the checkout itself: no build isolation (no network), so the build tools come
+        # from the wheels too (a venv's own setuptools may lack bdist_wheel)
+        "${pip[@]}" --upgrade setuptools wheel
+        "${pip[@]}" --no-build-isolation .
     fi
     if compgen -G "$wheels/onnxruntime_gpu-*.whl" >/dev/null; then
         # Both install the module `onnxruntime`; only one may be there.
