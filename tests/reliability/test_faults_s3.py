@@ -134,3 +134,47 @@ def test_a_server_gone_silent_costs_bounded_time(tmp_path: Path) -> None:
     # The deployment's own client has bounded waits too (not minio's 300 s ones).
     assert s3_module.HTTP_TIMEOUT.read_timeout is not None
     assert s3_module.HTTP_TIMEOUT.read_timeout <= 120
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_s3_cut_off_while_workers_store_outputs(tmp_path: Path, postgres_url: str) -> None:
+    """The S3 server goes away for 8 s while a worker normalises: the stage's writes fail,
+    the job is retried once the server is back, and every job ends done with its outputs
+    stored once; reconcile, ledger and fixity agree."""
+    from tests.reliability.pool import mpeg2, running, stop, worker
+    from tests.workers.redis_server import RedisServer
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    mpeg2(dump / "ch01_20261103_141500.mpg", 8)
+    redis = RedisServer(tmp_path / "redis", "--appendonly", "yes").start()
+    proc = None
+    with moto_s3_server() as endpoint:
+        host, port = endpoint.split(":")
+        proxy = TcpProxy((host, int(port)))
+        try:
+            env = custos_env(
+                tmp_path / "data", object_store="s3", s3_endpoint=proxy.endpoint,
+                s3_access_key="testing", s3_secret_key="testing", s3_region="us-east-1",
+                s3_bucket="custos-workers", retention_days="1", retention_mode="GOVERNANCE",
+                database_url=postgres_url, redis_url=redis.url, worker_heartbeat_s="2",
+                redis_maintenance_chance="300000", pipeline_stages="normalise",
+            )  # fmt: skip
+            assert custos(env, "ingest", str(dump), "--json").rc == 0
+            proc = worker(env, tmp_path / "w.log")
+            running(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+            proxy.cut()
+            time.sleep(OUTAGE_S)
+            proxy.restore()
+            after = check_aftermath(env)
+            (job,) = after.jobs
+            print(f"figures: S3 cut while a worker normalises: job {job['status']} after "
+                  f"{job['attempts']} attempts")  # fmt: skip
+            assert job["status"] == "done", job
+            assert proc.poll() is None, "the worker died with the object store"
+        finally:
+            if proc is not None:
+                stop(proc)
+            proxy.close()
+            redis.kill()
