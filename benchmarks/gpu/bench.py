@@ -466,6 +466,7 @@ def bench_decode(clip: Path, repeat: int) -> dict[str, Any]:
         "ffmpeg_cpu_fps": round(frames / cpu_s, 2),
         "custos_uses_hwaccel": False,
     }
+    out["pyav_cuda"] = _pyav_cuda(clip, repeat, result["bare"][0])
     accels = subprocess.run(["ffmpeg", "-hide_banner", "-hwaccels"], capture_output=True,
                             text=True, check=False).stdout.split()  # fmt: skip
     if "cuda" not in accels:
@@ -480,6 +481,29 @@ def bench_decode(clip: Path, repeat: int) -> dict[str, Any]:
             tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
             out["ffmpeg_cuda"] = {"skipped": f"-hwaccel cuda failed: {' '.join(tail)}"}
     return out
+
+
+def _pyav_cuda(clip: Path, repeat: int, cpu_s: float) -> dict[str, Any]:
+    """PyAV (what Custos decodes with) on NVDEC, frames downloaded as RGB like the CPU side."""
+    import av
+    from av.codec.hwaccel import HWAccel, hwdevices_available
+
+    if "cuda" not in hwdevices_available():
+        return {"skipped": f"PyAV's FFmpeg has no cuda device type ({hwdevices_available()})"}
+
+    def run() -> int:
+        accel = HWAccel(device_type="cuda", allow_software_fallback=False)
+        with av.open(str(clip), hwaccel=accel) as container:
+            frames = container.decode(container.streams.video[0])
+            return sum(1 for f in frames if f.to_ndarray(format="rgb24") is not None)
+
+    try:
+        run()  # warm-up, and the check that the device opens at all
+        cuda_s, frames = best(run, repeat)
+    except (av.error.FFmpegError, ValueError, RuntimeError) as exc:
+        return {"skipped": f"PyAV cuda decoding failed: {type(exc).__name__}: {exc}"}
+    return {"fps": round(frames / cuda_s, 2), "frames": frames,
+            "ratio_over_pyav_cpu": round(cpu_s / cuda_s, 3)}  # fmt: skip
 
 
 # --- encoding (CPU cores) ---------------------------------------------------------------

@@ -88,6 +88,7 @@ def test_dry_run_measures_every_section_on_the_same_input(tmp_path: Path) -> Non
     _positive(decode, "custos_pyav_rgb_fps", "bare_pyav_rgb_fps", "ffmpeg_cpu_fps")
     assert decode["custos_frames"] == decode["bare_frames"] == 50  # 2 s at 25 fps
     assert set(decode["ffmpeg_cuda"]) <= {"skipped", "fps", "ratio_over_cpu"}
+    assert set(decode["pyav_cuda"]) <= {"skipped", "fps", "frames", "ratio_over_pyav_cpu"}
 
     _positive(report["encode"], "custos_s", "bare_ffmpeg_s", "ratio_bare_over_custos")
     assert report["end_to_end"] == {"skipped": "--skip"}
