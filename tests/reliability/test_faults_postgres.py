@@ -65,6 +65,19 @@ def test_postgres_crash_mid_batch(tmp_path: Path) -> None:
             assert "the database was lost during the ingest" in first.stderr, first.stderr
             assert "run the same command again to resume" in first.stderr, first.stderr
 
+        # What the crash left: objects published whose transaction never committed.
+        # Reconcile (listing only) names exactly those.
+        engine = create_engine(pg.url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as conn:
+            recorded = {str(r[0]) for r in conn.execute(text("SELECT sha256 FROM recordings"))}
+        engine.dispose()
+        on_disk = {p.name for p in originals.rglob("*") if p.is_file()}
+        listing = custos(env, "reconcile", "--dry-run", "--min-age", "0", "--json")
+        orphans = {o["key"].rsplit("/", 1)[-1] for o in json.loads(listing.stdout)["orphans"]}
+        assert orphans == on_disk - recorded, (orphans, on_disk - recorded)
+        assert listing.rc == (1 if orphans else 0)
+        print(f"figures: postgres crash left {len(orphans)} orphan objects (recorded by the rerun)")
+
         again = custos(env, "ingest", str(dump), "--json", timeout=240)
         assert again.rc == 0, again.stderr[-3000:]
         files = {Path(f["path"]).name: f for f in json.loads(again.stdout)["files"]}
