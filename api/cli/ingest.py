@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
             except OperationalError as exc:  # the database went away past its retries
                 first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
                 fail(
-                    f"the database was lost during the ingest ({first}); every file recorded "
+                    f"the database failed during the ingest ({first}); every file recorded "
                     "so far is kept: run the same command again to resume",
                     1,
                 )

@@ -62,7 +62,7 @@ def test_postgres_crash_mid_batch(tmp_path: Path) -> None:
         assert first.rc != 0 or len(json.loads(first.stdout)["files"]) == FILES
         if first.rc not in (0, 3):  # one line that says what happened and what to do
             assert first.rc == 1 and "Traceback" not in first.stderr, first.stderr[-2000:]
-            assert "the database was lost during the ingest" in first.stderr, first.stderr
+            assert "the database failed during the ingest" in first.stderr, first.stderr
             assert "run the same command again to resume" in first.stderr, first.stderr
 
         # What the crash left: objects published whose transaction never committed.
