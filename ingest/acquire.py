@@ -16,6 +16,7 @@ digest it was recorded with, and repaired from the duplicate when it fails.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -164,9 +165,28 @@ class _Repair:
 
 
 def _open_nofollow(path: Path) -> io.FileIO:
-    """Open for reading, refusing a symbolic link even if one replaced the file since its
-    stat (ELOOP)."""
-    return io.FileIO(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW))
+    """Open a regular file for reading, refusing a symbolic link (ELOOP) or anything else
+    that replaced the file since its stat; O_NONBLOCK so a FIFO put there cannot hang the
+    open (it has no effect on regular files)."""
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK
+    handle = io.FileIO(path, "rb", opener=lambda name, mode: os.open(name, mode | flags))
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise OSError(errno.EINVAL, "not a regular file")
+    return handle
+
+
+def _special(mode: int) -> str | None:
+    """What a file that is neither regular nor a link is, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 class _Upto(io.RawIOBase):
@@ -297,6 +317,9 @@ class Ingestor:
             except OSError:
                 target = "?"
             return _Read(error=f"a symbolic link (to {shown_path(target)}): not followed")
+        special = _special(before.st_mode)
+        if special is not None:  # reading a FIFO or a device would block or never end
+            return _Read(before, error=f"not a regular file (a {special}): not read")
         earlier = self._earlier(path, before)
         if earlier is not None:
             try:

@@ -51,8 +51,9 @@ def scan(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield files under `paths` (recursively), sorted, each once.
 
     Symlinked folders are not followed (a dump never needs them and loops are
-    possible); links to files are yielded so that ingest reports them as links it did
-    not follow; `exclude` keeps Custos from ingesting its own data folder.
+    possible); every other entry (links to files, FIFOs, sockets, devices) is yielded so
+    that ingest reports what it did not read; `exclude` keeps Custos from ingesting its
+    own data folder.
     """
     excluded = {p.resolve() for p in exclude}
     seen: set[Path] = set()
@@ -74,6 +75,6 @@ def _walk(root: Path, excluded: set[Path]) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in excluded)
         for name in sorted(filenames):
             path = here / name
-            # Links are listed, to be reported and not followed (ingest/acquire.py).
-            if path.is_symlink() or path.is_file():
-                yield path
+            # Links, FIFOs, sockets and devices are listed too, to be reported and not
+            # read (ingest/acquire.py): nothing found in a dump goes unmentioned.
+            yield path

@@ -61,6 +61,9 @@ def test_hostile_corpus_through_custos_ingest(
     for name, target in links.items():
         (dump / name).symlink_to(target)
     (dump / "link_dir").symlink_to(targets.canary.parent, target_is_directory=True)
+    # A FIFO named like a recording: opening it for reading would block for ever.
+    os.mkfifo(dump / "pipe.mp4")
+    specials = {"pipe.mp4": "not a regular file (a FIFO): not read"}
     data = tmp_path / "data"
     env = custos_env(data, pipeline_stages="normalise")
 
@@ -72,7 +75,9 @@ def test_hostile_corpus_through_custos_ingest(
           f"{run.max_rss_mib:.0f} MiB peak")  # fmt: skip
     receipt = json.loads(run.stdout)
     by_name = {Path(f["path"]).name: f for f in receipt["files"]}
-    assert sorted(by_name) == sorted([*(h.name for h in corpus), *links])
+    assert sorted(by_name) == sorted([*(h.name for h in corpus), *links, *specials])
+    for name, reason in specials.items():
+        assert (by_name[name]["status"], by_name[name]["reason"]) == ("unreadable", reason)
     for name, target in links.items():
         entry = by_name[name]
         assert (entry["status"], entry["sha256"]) == ("unreadable", None), entry
