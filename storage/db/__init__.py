@@ -86,12 +86,24 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
+# Any fixed number: the PostgreSQL advisory lock that hosts starting together queue on.
+_MIGRATION_LOCK = 0x437573746F73  # "Custos"
+
+
 def migrate(db: Database) -> None:
-    """Bring the schema to the newest revision (every branch head)."""
+    """Bring the schema to the newest revision (every branch head).
+
+    Hosts that start at once on a fresh PostgreSQL database (an API host and its worker
+    pools) would otherwise all create the same tables and all but one fail; they take
+    turns under a transaction-level advisory lock, and the later ones find nothing to do.
+    """
     from alembic import command
+    from sqlalchemy import text
 
     cfg = alembic_config(db.url)
     with db.engine.connect() as connection:
+        if db.dialect == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
         connection.commit()
