@@ -23,7 +23,8 @@ _override: list[Services] = []
 
 @lru_cache(maxsize=1)
 def _process_services() -> Services:
-    return Services.open()
+    # Workers append to the ledger but never sign it: no key of their own, ever.
+    return Services.open(create_key=False)
 
 
 def services() -> Services:

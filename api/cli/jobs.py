@@ -162,7 +162,9 @@ def register(app: typer.Typer) -> None:
         First creates the jobs of recordings that have none (an interrupted or --no-process
         ingest) and sends jobs whose message never went out.
         """
-        with services() as svc:  # settings checked before the broker module loads
+        # A worker host never signs the ledger: it must not make a key of its own when it
+        # starts before anything is ingested (the key belongs where ingest and the API run).
+        with services(create_key=False) as svc:  # settings checked before the broker loads
             from workers.broker import QUEUES
 
             wanted = [q.strip() for q in queues.split(",") if q.strip()]
