@@ -127,16 +127,16 @@ class Host:
         self.procs.append(proc)
         return proc
 
-    def run(self, *args: str, timeout: float = 300.0) -> Run:
+    def run(self, *args: str, timeout: float = 300.0, stdin: str | None = None) -> Run:
         """`custos ARGS` on this host, to its end; the whole group killed past `timeout`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         proc = subprocess.Popen(
             self.argv(*args), env=self.env, cwd=REPO, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            stderr=subprocess.PIPE, stdin=subprocess.PIPE, start_new_session=True,
         )  # fmt: skip
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(None if stdin is None else stdin.encode(), timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()

@@ -11,11 +11,13 @@ package verifies. No row anywhere names a host's data folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -69,7 +71,7 @@ def _wait_done(
     while time.monotonic() < deadline:
         jobs = _rows(db_url, "SELECT * FROM jobs")
         failed = [j for j in jobs if j["status"] == "failed"]
-        assert not failed, failed
+        assert not failed, [(j["stage"], j["worker"], j["error"]) for j in failed]
         for host in hosts:
             dead = [p.args for p in host.procs if p.poll() is not None]
             assert not dead, f"host {host.name} exited: {dead}\n{host.log_tail()}"
@@ -149,12 +151,13 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
                 assert not b.sees(first) and not c.sees(a.data_dir) and not a.sees(c.data_dir)
 
             # --- host A ingests; B and C work; A serves ------------------------------
+            # The worker pools are up first, as in a deployment, on an empty archive.
+            b.start("worker", "--queues", "cpu", "--processes", "1", "--threads", "1")
+            c.start("worker", "--queues", "gpu", "--processes", "1", "--threads", "1")
             receipt = _ok(a.run("ingest", str(first), "--case", "C-HOSTS-1", "--json"), "ingest")
             stored = {Path(e["path"]).name: e for e in receipt["files"] if e["status"] == "stored"}
             assert len(stored) == 2, receipt
             face_rec = stored["IR01_20261103_141500.mpg"]["recording_id"]
-            b.start("worker", "--queues", "cpu", "--processes", "1", "--threads", "1")
-            c.start("worker", "--queues", "gpu", "--processes", "1", "--threads", "1")
             port = free_port()
             a.start("serve", "--port", str(port))
             assert _ready(port)["status"] == "ok"
@@ -195,6 +198,7 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
                 # No worker host made a ledger key of its own (only A signs).
                 assert not (worker.data_dir / "keys").exists(), list(worker.data_dir.rglob("*"))
                 shutil.rmtree(worker.data_dir)
+            _api_serves_poster(a, port, face_rec, postgres_url)  # made on B, read on A
             package = _export_on(a, face_rec, tmp_path / "out" / "face.zip")
             assert _ok(a.run("verify", str(package), "--json"), "verify")["ok"]
             exported = time.monotonic() - started
@@ -216,6 +220,24 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
         for host in hosts:
             host.kill()
         redis.kill()
+
+
+def _api_serves_poster(host: Host, port: int, recording: str, db_url: str) -> None:
+    """The API on `host` serves the poster another host made, byte for byte."""
+    _ok(host.run("user", "add", "auditor1", "--role", "auditor", "--password-stdin",
+                 stdin="hosts-share-no-disk\n"), "user add")  # fmt: skip
+    form = urllib.parse.urlencode({"username": "auditor1", "password": "hosts-share-no-disk"})
+    base = f"http://127.0.0.1:{port}/api"
+    with urllib.request.urlopen(f"{base}/auth/token", data=form.encode(), timeout=30) as resp:
+        token = json.loads(resp.read())["access_token"]
+    request = urllib.request.Request(
+        f"{base}/recordings/{recording}/media/poster", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        body = resp.read()
+    (row,) = _rows(db_url, f"SELECT sha256 FROM derivatives WHERE recording_id = '{recording}' "
+                           "AND kind = 'poster'")  # fmt: skip
+    assert body and hashlib.sha256(body).hexdigest() == row["sha256"]
 
 
 def _export_on(host: Host, recording: str, package: Path) -> Path:
