@@ -448,6 +448,21 @@ def _finish(
 _SECOND_PASS_MARGIN_S = 0.3
 
 
+_NEAR_LANGUAGE_S = 20.0  # how far a neighbouring segment's language is trusted
+
+
+def _nearest_language(found: list[Segment], start: float, end: float) -> str | None:
+    """The language of the segment closest to [start, end] (within 20 s), else None."""
+    best: tuple[float, str] | None = None
+    for seg in found:
+        if not seg.language:
+            continue
+        gap = max(0.0, seg.start - end, start - seg.end)
+        if gap <= _NEAR_LANGUAGE_S and (best is None or gap < best[0]):
+            best = (gap, seg.language)
+    return best[1] if best else None
+
+
 def _second_pass(
     loaded: LoadedWhisper,
     window: _Window,
@@ -470,13 +485,17 @@ def _second_pass(
     recovered: list[Segment] = []
     lost: list[UntranscribedSpan] = []
     tried = 0.0
-    # A few seconds alone are too little to detect the language from: keep the window's.
-    languages = [seg.language for seg in found if seg.language]
-    again = opts
-    if opts.language is None and languages:
-        again = replace(opts, language=max(set(languages), key=languages.count))
     size = window.audio.shape[0]
     for start, end in gaps:
+        # A few seconds alone are too little to detect the language from: take the
+        # language spoken nearest in time (a window can hold English, then Mandarin; its
+        # majority would force English onto the Mandarin stretch, which then comes back
+        # as an invented English sentence).
+        again = opts
+        if opts.language is None:
+            near = _nearest_language(found, offset + start, offset + end)
+            if near is not None:
+                again = replace(opts, language=near)
         a = max(0, int((start - _SECOND_PASS_MARGIN_S) * SAMPLE_RATE))
         b = min(size, int((end + _SECOND_PASS_MARGIN_S) * SAMPLE_RATE))
         tried += (b - a) / SAMPLE_RATE
