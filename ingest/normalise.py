@@ -67,8 +67,9 @@ class NormaliseParams:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> NormaliseParams:
-        encoder = "h264_nvenc" if settings.device == "cuda" else "libx264"
-        encode = cmd.EncodeOptions(proxy_height=settings.proxy_height, video_encoder=encoder)
+        encode = cmd.EncodeOptions(
+            proxy_height=settings.proxy_height, video_encoder=settings.video_encoder
+        )
         return cls(**{"encode": encode, **overrides})
 
     @classmethod

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # --- models -------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Encoding stays on CPU cores unless asked: data-centre GPUs (H100/H200) have no NVENC,
+    # and the host that queues a job is not always the host that encodes it.
+    video_encoder: Literal["libx264", "h264_nvenc"] = "libx264"
     whisper_model: str = "base"  # base | small | tiny.en | a CTranslate2 folder path
     whisper_cache_dir: Path | None = None  # default: data_dir/models
     face_detector: Literal["centerface", "yolo"] = "centerface"
@@ -171,6 +174,19 @@ class Settings(BaseSettings):
                 "CUSTOS_ENVIRONMENT=production refuses default secrets: " + "; ".join(problems)
             )
         return self
+
+    @field_validator(
+        "ledger_public_key", "ledger_key_file", "yolo_weights", "yolo_class_map",
+        "whisper_cache_dir", "objects_dir", "s3_endpoint", "s3_region", "local_timezone",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `CUSTOS_X=` in an env file means "not set", not "" (which as a path is the
+        # current folder, and as a key would pass for one being configured).
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("digests", mode="before")
     @classmethod

@@ -63,3 +63,22 @@ def test_the_cli_refuses_in_one_line_with_exit_2(
         get_settings.cache_clear()
     assert result.exit_code == 2, result.output
     assert "CUSTOS_LEDGER_KEY_PASSPHRASE" in result.output
+
+
+def test_an_empty_setting_is_unset_not_an_empty_value(tmp_path: Path) -> None:
+    """`CUSTOS_X=` in an env file: a public key of "" must not pass for a verify-only host
+    (which needs no passphrase), and a weights path of "" must not become the current folder."""
+    s = _settings(tmp_path, ledger_public_key="", yolo_weights="", s3_endpoint=" ")
+    assert s.ledger_public_key is None and s.yolo_weights is None and s.s3_endpoint is None
+    with pytest.raises(ValidationError) as caught:
+        _settings(tmp_path, environment="production", ledger_public_key="")
+    assert "CUSTOS_LEDGER_KEY_PASSPHRASE" in config_problem(caught.value)
+
+
+def test_cuda_models_do_not_switch_the_encoder(tmp_path: Path) -> None:
+    from ingest.normalise import NormaliseParams
+
+    on_gpu = _settings(tmp_path, device="cuda")
+    assert NormaliseParams.from_settings(on_gpu).encode.video_encoder == "libx264"
+    nvenc = _settings(tmp_path, device="cuda", video_encoder="h264_nvenc")
+    assert NormaliseParams.from_settings(nvenc).encode.video_encoder == "h264_nvenc"
