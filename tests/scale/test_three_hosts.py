@@ -312,3 +312,21 @@ def _no_host_paths(db_url: str, root: Path) -> None:
     ):
         for row in _rows(db_url, query):
             assert not absolute.search(row["row"]), row["row"][:500]
+
+
+def test_hosts_starting_together_on_a_fresh_database(tmp_path: Path, postgres_url: str) -> None:
+    """An API host and its worker pools started at once on a new PostgreSQL database: each
+    runs the migrations on start, and all of them come up (they take turns)."""
+    root = tmp_path / "hosts"
+    hosts = [Host(name, root, {"database_url": postgres_url}) for name in "abcd"]
+    try:
+        for host in hosts:
+            host.start("jobs", "--json")
+        for host in hosts:
+            (proc,) = host.procs
+            assert proc.wait(timeout=120) == 0, host.log_tail()
+        (version,) = _rows(postgres_url, "SELECT count(*) AS heads FROM alembic_version")
+        assert version["heads"] >= 1
+    finally:
+        for host in hosts:
+            host.kill()
