@@ -47,7 +47,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = REPO.parent / "shared" / "media"  # --media moves it (a GPU host's copy)
 BIN = Path(sys.executable).parent
 CUSTOS = str(BIN / "custos")
 
@@ -83,12 +83,12 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=3600)
 
 
-def make_dump(folder: Path, minutes: float) -> list[Path]:
+def make_dump(folder: Path, minutes: float, media: Path) -> list[Path]:
     """Three recordings that split `minutes` of footage (see the module's docstring)."""
     work = folder / "sources"
     work.mkdir(parents=True, exist_ok=True)
     grid = work / "grid.mp4"
-    clips = [MEDIA / "av" / "grid_bbaf2n.mpg", MEDIA / "av" / "grid_lwbsza.mpg"]
+    clips = [media / "av" / "grid_bbaf2n.mpg", media / "av" / "grid_lwbsza.mpg"]
     _ffmpeg(*[a for c in clips for a in ("-i", str(c))], "-filter_complex",
             "[0:v][0:a][1:v][1:a]concat=n=2:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
             "-r", "25", "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-c:a", "aac",
@@ -99,9 +99,9 @@ def make_dump(folder: Path, minutes: float) -> list[Path]:
         "zh": ["aishell-BAC009S0724W0121.wav", "BAC009S0764W0121.wav"],
     }
     for lang, names in sources.items():
-        paths = [MEDIA / "speech" / lang / n for n in names]
+        paths = [media / "speech" / lang / n for n in names]
         if lang == "zh":
-            paths += sorted((MEDIA / "speech" / "zh-tts").glob("seizure_*.wav"))
+            paths += sorted((media / "speech" / "zh-tts").glob("seizure_*.wav"))
         inputs = [a for p in paths for a in ("-i", str(p))]
         parts = "".join(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=1[s{i}];"
                         for i in range(len(paths)))  # fmt: skip
@@ -256,9 +256,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="embedded worker threads")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "end_to_end.json")
+    parser.add_argument("--media", type=Path, default=MEDIA, help="the shared media folder")
+    parser.add_argument(
+        "--custos-only",
+        action="store_true",
+        help="skip the bare tools (a GPU run measures them on their own)",
+    )
     args = parser.parse_args()
-    if not (MEDIA / "av").is_dir():
-        raise SystemExit(f"the shared media are not at {MEDIA}")
+    if not (args.media / "av").is_dir():
+        raise SystemExit(f"the shared media are not at {args.media} (--media DIR)")
     from ingest.ffmpeg_cmd import EncodeOptions
     from models.speech.whisper import cpu_threads, resolve_model
     from storage.config import Settings
@@ -268,19 +274,23 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="custos-e2e-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        files = make_dump(root, args.minutes)
+        files = make_dump(root, args.minutes, args.media)
         footage = footage_seconds(files)
         print(f"dump: {len(files)} files, {footage:.0f} s of footage in {root / 'dump'}")
         custos_steps, custos_info = custos_side(files, root / "custos-data", args.threads)
-        # The same model folder Custos assembled, on as many CPU threads as it uses.
-        model = resolve_model(settings.whisper_model, root / "custos-data" / "models")
-        bare_steps = bare_side(files, root / "bare", encode.preset, encode.crf, model.path,
-                               cpu_threads())  # fmt: skip
+        bare_steps: list[Step] = []
+        if not args.custos_only:
+            # The same model folder Custos assembled, on as many CPU threads as it uses.
+            model = resolve_model(settings.whisper_model, root / "custos-data" / "models")
+            bare_steps = bare_side(files, root / "bare", encode.preset, encode.crf, model.path,
+                                   cpu_threads())  # fmt: skip
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
     def summary(steps: list[Step]) -> dict[str, Any]:
+        if not steps:
+            return {"skipped": "--custos-only"}
         wall = sum(s.wall_s for s in steps)
         cpu = sum(s.cpu_s for s in steps)
         return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
@@ -305,11 +315,12 @@ def main() -> None:
         "custos": {**summary(custos_steps), **custos_info},
         "bare": summary(bare_steps),
     }
-    result["ratio_bare_wall_over_custos_wall"] = round(
-        result["bare"]["wall_s"] / result["custos"]["wall_s"], 3)  # fmt: skip
+    result["ratio_bare_wall_over_custos_wall"] = (
+        round(result["bare"]["wall_s"] / result["custos"]["wall_s"], 3) if bare_steps else None
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for side in ("custos", "bare"):
+    for side in ("custos", "bare") if bare_steps else ("custos",):
         s = result[side]
         print(
             f"{side:7} {s['wall_s']:8.1f} s wall  {s['cpu_s']:8.1f} s CPU  "
@@ -321,7 +332,8 @@ def main() -> None:
                 f"    {step['name']:24} {step['wall_s']:8.1f} s  ({s['shares'][step['name']]:.0%})"
             )
     print("custos stage seconds (jobs table):", json.dumps(result["custos"]["stage_seconds"]))
-    print(f"bare tools' wall / Custos wall: {result['ratio_bare_wall_over_custos_wall']:.2f}")
+    if bare_steps:
+        print(f"bare tools' wall / Custos wall: {result['ratio_bare_wall_over_custos_wall']:.2f}")
     print(f"wrote {args.out}")
 
 
