@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium; do
+for tool in ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium docker-compose:docker-compose; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 # A CJK font, so Chromium draws the Chinese UI (and its screenshots) instead of boxes.
