@@ -112,3 +112,31 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def test_reconcile_on_s3_adopts_and_quarantines(make_services: object, tmp_path: Path) -> None:
+    """The same on the S3 backend (moto, object lock): an orphan original adopted, an
+    orphan output moved to quarantine/, nothing half-uploaded listed."""
+    from ingest.adopt import adopt_original
+    from storage.reconcile import reconcile
+    from tests.storage.s3_server import moto_s3_server
+
+    with moto_s3_server() as endpoint:
+        svc: Services = make_services(  # type: ignore[operator]
+            object_store="s3", s3_endpoint=endpoint, s3_access_key="testing",
+            s3_secret_key="testing", s3_region="us-east-1", s3_bucket="custos-reconcile",
+            retention_days=1, retention_mode="GOVERNANCE", pipeline_stages=[],
+        )  # fmt: skip
+        clip = make_clip(tmp_path / "orphan.mp4", seconds=1.0).read_bytes()
+        lost = svc.store.put_content_addressed(io.BytesIO(clip))
+        out_key = derived_key("ef" * 32, "normalise", "01" * 32, "proxy.mp4")
+        svc.store.put(out_key, io.BytesIO(b"part of a proxy"))
+        report = reconcile(svc, adopt=adopt_original, min_age_s=0)
+        actions = {o.key: o.action for o in report.orphans}
+        assert actions == {lost.key: "adopted", out_key: "quarantined"}, report.to_json()
+        assert report.ok and report.missing == []
+        assert not svc.store.exists(out_key)
+        assert svc.store.get_bytes(f"quarantine/{out_key}") == b"part of a proxy"
+        again = reconcile(svc, adopt=adopt_original, min_age_s=0)
+        assert again.orphans == [] and again.missing == []
+        assert svc.ledger.verify().ok
