@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -122,7 +123,7 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
     second.mkdir()
     shutil.copyfile(face_clip, first / "IR01_20261103_141500.mpg")
     make_clip(first / "BWC0042_20261103141500_0001.MP4", seconds=2.0)
-    _mpeg2(second / LONG_CLIP, 8)
+    _mpeg2(second / LONG_CLIP, 12)
     make_clip(second / "BWC0042_20261103150000_0002.MP4", seconds=1.0, tone=550)
     root = tmp_path / "hosts"
     root.mkdir()
@@ -176,6 +177,7 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
             victim = _running_on(postgres_url, b)
             b.kill()
             killed_at = time.monotonic()
+            assert not (b.data_dir / "keys").exists()  # it started on an empty archive
             shutil.rmtree(b.data_dir)  # the dead host's disk goes with it
             b2 = Host("b2", root, settings, hidden=(dumps,))
             hosts.append(b2)
@@ -210,8 +212,8 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
             assert [j["status"] for j in after.jobs] == ["done"] * 12
             print(
                 f"figures: three hosts ({'namespaced' if a.namespaced else 'bare'}): first dump "
-                f"processed at {first_done:.1f} s; B SIGKILLed mid-normalise "
-                f"({victim['progress']:.0%}), its job taken over by B' (attempt "
+                f"processed at {first_done:.1f} s; B SIGKILLed while its ffmpeg encoded "
+                f"({victim['progress']:.0%} in the jobs table), its job taken over by B' (attempt "
                 f"{taken_over['attempts']}) and all 12 jobs done {recovered:.1f} s after the "
                 f"kill; exported and verified on A at {exported:.1f} s; total "
                 f"{time.monotonic() - started:.1f} s"
@@ -258,19 +260,26 @@ def _export_on(host: Host, recording: str, package: Path) -> Path:
 
 
 def _running_on(db_url: str, host: Host, timeout_s: float = 120.0) -> dict[str, Any]:
-    """The long clip's normalise job under way on `host` (past its first 5 %)."""
-    deadline = time.monotonic() + timeout_s
+    """The long clip's normalise job on `host`, its ffmpeg past the first 5 % of the encode."""
     query = (
         "SELECT j.* FROM jobs j JOIN recordings r ON r.id = j.recording_id "
         f"WHERE j.status = 'running' AND r.original_name = '{LONG_CLIP}'"
     )
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         pids = host.pids()
-        for job in _rows(db_url, query):
-            pid = int(str(job["worker"]).split(":")[1])
-            if pid in pids and float(job["progress"]) > 0.05:
-                return job
-        time.sleep(0.1)
+        names = set()
+        for pid in pids:
+            try:
+                names.add(psutil.Process(pid).name())
+            except psutil.Error:
+                continue
+        if "ffmpeg" in names:
+            for job in _rows(db_url, query):
+                mine = int(str(job["worker"]).split(":")[1]) in pids
+                if mine and float(job["progress"]) > 0.05:  # in the middle of the encode
+                    return job
+        time.sleep(0.05)
     pytest.fail(f"no job ran on host {host.name}: {_rows(db_url, 'SELECT * FROM jobs')}")
 
 
