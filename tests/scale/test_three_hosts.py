@@ -20,6 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,11 @@ def _export_on(host: Host, recording: str, package: Path) -> Path:
     export = _ok(host.run("export", recording, "--purpose", "public", "--recipient",
                           "press office", "--out", str(package), "--json"), "export")  # fmt: skip
     assert export["recording_id"] == recording and package.is_file(), export
+    with zipfile.ZipFile(package) as zf:
+        names = zf.namelist()
+    # The redacted video and the transcript C made (redacted) are in the package.
+    assert any("/data/media/" in n for n in names), names
+    assert any("/data/transcripts/" in n for n in names), names
     return package
 
 
