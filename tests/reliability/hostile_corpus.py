@@ -125,6 +125,9 @@ def build(work: Path, targets: Targets, evil_name: str = "custos-evil.txt") -> l
     clip = make_clip(work / "clip.mp4", seconds=1.0, faststart=False).read_bytes()
     wide = work / "wide.mkv"
     _ffmpeg("-f", "lavfi", "-i", "color=s=17000x16:r=1:d=1", "-c:v", "ffv1", str(wide))
+    streams = work / "streams.mkv"  # 100 audio streams: a decoder and buffers for each
+    maps = [arg for _ in range(100) for arg in ("-map", "0:a")]
+    _ffmpeg("-f", "lavfi", "-i", "sine=d=0.05", *maps, "-c:a", "pcm_s16le", str(streams))
     canary_uri = targets.canary.as_uri()
     moov = clip.rfind(b"moov")
     assert moov > 0, "the test clip has no moov atom at its end"
@@ -181,7 +184,14 @@ def build(work: Path, targets: Targets, evil_name: str = "custos-evil.txt") -> l
             UNPLAYABLE,
             "17000x16",
             "Matroska video stream claiming 17000x16 pixels",
-        ),  # fmt: skip
+        ),
+        Hostile(
+            "streams.mkv",
+            streams.read_bytes(),
+            UNPLAYABLE,
+            "100 streams (at most 64)",
+            "Matroska with 100 audio streams",
+        ),
         Hostile(
             "hls_canary.mp4",
             _playlist(canary_uri),
