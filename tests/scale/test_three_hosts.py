@@ -157,6 +157,7 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
             b.start("worker", "--queues", "cpu", "--processes", "1", "--threads", "1")
             c.start("worker", "--queues", "gpu", "--processes", "1", "--threads", "1")
             receipt = _ok(a.run("ingest", str(first), "--case", "C-HOSTS-1", "--json"), "ingest")
+            first.rename(dumps / "first-returned")  # the card goes back: only the store has it
             stored = {Path(e["path"]).name: e for e in receipt["files"] if e["status"] == "stored"}
             assert len(stored) == 2, receipt
             face_rec = stored["IR01_20261103_141500.mpg"]["recording_id"]
@@ -174,6 +175,7 @@ def test_three_hosts_share_no_disk(tmp_path: Path, postgres_url: str) -> None:
 
             # --- a second dump; host B SIGKILLed mid-job; B' takes its place ---------
             receipt = _ok(a.run("ingest", str(second), "--case", "C-HOSTS-1", "--json"), "ingest")
+            second.rename(dumps / "second-returned")
             assert receipt["counts"].get("stored") == 2, receipt
             victim = _running_on(postgres_url, b)
             b.kill()
