@@ -19,7 +19,7 @@ from tests.needs import unavailable
 from tests.reliability.procs import REPO
 
 FUZZ = REPO / "fuzz"
-SECONDS = int(os.environ.get("CUSTOS_TEST_FUZZ_SECONDS", "6"))
+SECONDS = int(os.environ.get("RELIABILITY_FUZZ_SECONDS", "6"))
 HARNESSES = ["fuzz_filenames.py", "fuzz_sniff.py", "fuzz_case_import.py"]
 
 

@@ -28,7 +28,7 @@ from tests.workers.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
-LOAD_S = float(os.environ.get("CUSTOS_TEST_LOAD_SECONDS", "20"))
+LOAD_S = float(os.environ.get("RELIABILITY_LOAD_SECONDS", "20"))
 UPLOADERS = 4
 READERS = 4
 CASE = "L-1"
