@@ -42,7 +42,7 @@ def custos_env(data_dir: Path, **settings: str) -> dict[str, str]:
 # keeps a process's high-water RSS across exec, so a child forked from a large pytest
 # process starts with pytest's size as its peak (the same ingest measured 277 MiB alone
 # and 635 MiB late in a full run). The launcher forks from its own few MiB.
-_LAUNCHER = """
+LAUNCHER = """
 import os, sys
 pid = os.fork()
 if pid == 0:
@@ -65,7 +65,7 @@ def custos(env: dict[str, str], *args: str, timeout: float = 300.0) -> Run:
     ):
         started = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _LAUNCHER, peak.name, sys.executable, "-m", "api", *args],
+            [sys.executable, "-S", "-c", LAUNCHER, peak.name, sys.executable, "-m", "api", *args],
             env=env,
             cwd=REPO,
             stdout=out,

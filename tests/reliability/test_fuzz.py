@@ -16,7 +16,7 @@ import pytest
 from cases.errors import CaseFileError
 from cases.importer import read_documents
 from tests.needs import unavailable
-from tests.reliability.procs import REPO
+from tests.reliability.procs import LAUNCHER, REPO
 
 FUZZ = REPO / "fuzz"
 SECONDS = int(os.environ.get("RELIABILITY_FUZZ_SECONDS", "6"))
@@ -27,8 +27,12 @@ def _harness(name: str, tmp_path: Path, *args: str) -> subprocess.CompletedProce
     if importlib.util.find_spec("atheris") is None:
         unavailable("atheris is not installed (pip install -e '.[test]')")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    # Through the small launcher: libFuzzer's RSS limit reads the process's high-water
+    # mark, which a child forked from a large pytest process inherits (every harness ran
+    # "out of memory" late in a full run, and passed alone).
     return subprocess.run(
-        [sys.executable, str(FUZZ / name), "-timeout=5", "-rss_limit_mb=1536",
+        [sys.executable, "-S", "-c", LAUNCHER, str(tmp_path / "peakrss"), sys.executable,
+         str(FUZZ / name), "-timeout=5", "-rss_limit_mb=1536",
          f"-artifact_prefix={tmp_path}/", *args],
         capture_output=True, text=True, timeout=SECONDS + 120, env=env, cwd=tmp_path,
     )  # fmt: skip
