@@ -8,6 +8,7 @@ API. Pages stay out of the OpenAPI schema.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -239,20 +240,34 @@ def _clip_context(
             "can_redact": access.allowed(user, "disclosure.read")}  # fmt: skip
 
 
-@router.get("/recordings/{recording_id}", response_class=HTMLResponse)
-async def clip_page(request: Request, recording_id: str, svc: Svc) -> Response:
+RecordingContext = Callable[[Services, User, str, str | None], dict[str, Any]]
+
+
+async def recording_page(
+    request: Request, svc: Services, recording_id: str, build: RecordingContext
+) -> tuple[User, dict[str, Any]] | Response:
+    """A page about one recording: the session's user and the context `build` makes, or
+    the response instead (login, the 404 page, or the reason prompt when the case needs
+    one and `?reason=` is not given)."""
     user = await run_in_threadpool(session_user, svc, request.cookies.get(SESSION_COOKIE))
     if user is None:
         return _to_login(request)
     reason = (request.query_params.get("reason") or "").strip()[:500] or None
     try:
-        context = await run_in_threadpool(
-            _clip_context, _as_user(svc, user), user, recording_id, reason
-        )
+        context = await run_in_threadpool(build, _as_user(svc, user), user, recording_id, reason)
     except (access.NotVisible, access.Forbidden):
         return _not_found(request, user)
     if "reason_cases" in context:
         return _render(request, "reason.html", context, user=user)
+    return user, context
+
+
+@router.get("/recordings/{recording_id}", response_class=HTMLResponse)
+async def clip_page(request: Request, recording_id: str, svc: Svc) -> Response:
+    found = await recording_page(request, svc, recording_id, _clip_context)
+    if isinstance(found, Response):
+        return found
+    user, context = found
     try:
         context["start_at"] = max(0.0, float(request.query_params.get("t", "")))
     except ValueError:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Svc
-from api.routes.web import _as_user, _lang, _not_found, _render, _to_login
+from api.routes.web import _lang, _not_found, _render, _to_login, recording_page
 from api.services import access, recordings
 from api.services.sessions import SESSION_COOKIE, session_user
 from api.services.transcripts import transcripts_of
@@ -54,18 +54,10 @@ def _redact_context(
 
 @router.get("/recordings/{recording_id}/redact", response_class=HTMLResponse)
 async def redact_page(request: Request, recording_id: str, svc: Svc) -> Response:
-    user = await run_in_threadpool(session_user, svc, request.cookies.get(SESSION_COOKIE))
-    if user is None:
-        return _to_login(request)
-    reason = (request.query_params.get("reason") or "").strip()[:500] or None
-    try:
-        context = await run_in_threadpool(
-            _redact_context, _as_user(svc, user), user, recording_id, reason
-        )
-    except (access.NotVisible, access.Forbidden):
-        return _not_found(request, user)
-    if "reason_cases" in context:
-        return _render(request, "reason.html", context, user=user)
+    found = await recording_page(request, svc, recording_id, _redact_context)
+    if isinstance(found, Response):
+        return found
+    user, context = found
     context["js_strings"] = REVIEW_STRINGS[_lang(request)]
     return _render(request, "redact.html", context, user=user)
 
