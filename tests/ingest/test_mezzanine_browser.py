@@ -19,8 +19,10 @@ const out = (text) => {{ document.title = text; }};
 v.addEventListener('error', () => out('ERROR ' + (v.error && v.error.code)));
 v.addEventListener('loadedmetadata', () => {{
   const duration = v.duration, w = v.videoWidth, h = v.videoHeight;
-  v.addEventListener('seeked', () => {{
-    // Draw the decoded frame: a frame that really decoded is not uniform.
+  // Draw the decoded frame: a frame that really decoded is not uniform. `seeked` can fire
+  // before the frame reaches the compositor (seen once on a loaded box: a blank canvas),
+  // so the drawing is retried for up to 2 s; a frame that never decodes stays uniform.
+  const draw = (tries) => {{
     let lo = 255, hi = 0;
     try {{
       const c = document.createElement('canvas'); c.width = w; c.height = h;
@@ -30,9 +32,11 @@ v.addEventListener('loadedmetadata', () => {{
         lo = Math.min(lo, px[i]); hi = Math.max(hi, px[i]);
       }}
     }} catch (e) {{ out('CANVAS ' + e); return; }}
+    if (hi - lo <= 50 && tries > 0) {{ setTimeout(() => draw(tries - 1), 100); return; }}
     out('OK duration=' + duration + ' size=' + w + 'x' + h + ' t=' + v.currentTime +
         ' range=' + (hi - lo));
-  }});
+  }};
+  v.addEventListener('seeked', () => draw(20));
   v.currentTime = 2.0;
 }});
 </script></body></html>"""
