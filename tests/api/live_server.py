@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
@@ -38,3 +39,13 @@ def serving(svc: Services) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def log_in(page: Any, url: str, name: str, password: str) -> Any:
+    """Log `page` in through the login form; it lands on the case list."""
+    page.goto(f"{url}/login")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_url(f"{url}/cases")
+    return page

@@ -41,7 +41,7 @@ from storage.db.schema import Recording
 from storage.ledger_keys import load_keys
 from storage.services import Services
 from tests.api.http_world import PASSWORD, open_services
-from tests.api.live_server import serving
+from tests.api.live_server import log_in, serving
 from tests.needs import unavailable
 
 CASE = "REV-1"
@@ -119,12 +119,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def _login(browser: Any, site: Site, name: str, width: int = 1366, height: int = 768) -> Any:
     page = browser.new_context(viewport={"width": width, "height": height},
                                accept_downloads=True).new_page()  # fmt: skip
-    page.goto(f"{site.url}/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{site.url}/cases")
-    return page
+    return log_in(page, site.url, name, PASSWORD)
 
 
 def _shot(page: Any, site: Site, name: str) -> None:

@@ -27,7 +27,7 @@ from models.speech.transcribe_stage import TranscribeParams, run_transcribe
 from models.speech.transcripts import replace_transcripts
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
-from tests.api.live_server import serving
+from tests.api.live_server import log_in, serving
 from tests.needs import unavailable
 
 CASE, OTHER = "WEB-1", "WEB-2"
@@ -84,12 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def _login(browser: Any, site: Site, name: str, **context: Any) -> Any:
     page = browser.new_context(viewport={"width": 1366, "height": 768}, **context).new_page()
-    page.goto(f"{site.url}/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{site.url}/cases")
-    return page
+    return log_in(page, site.url, name, PASSWORD)
 
 
 def _shot(page: Any, site: Site, name: str) -> None:

@@ -33,7 +33,7 @@ from ingest.acquire import CaptureMeta, ingest
 from storage.db.schema import Recording
 from storage.services import Services
 from tests.api.http_world import PASSWORD, World, build_world, open_services
-from tests.api.live_server import serving
+from tests.api.live_server import log_in, serving
 from tests.needs import unavailable
 from workers import jobs
 
@@ -103,12 +103,7 @@ def _login(browser: Any, site: Site, name: str, **context: Any) -> Any:
     ctx = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True,
                               **context)  # fmt: skip
     page = ctx.new_page()
-    page.goto(f"{site.url}/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{site.url}/cases")
-    return page
+    return log_in(page, site.url, name, PASSWORD)
 
 
 def _shot(page: Any, site: Site, name: str) -> None:
