@@ -122,10 +122,19 @@ def unsent(svc: Services) -> list[str]:
 
 
 def claim(svc: Services, job_id: str, worker: str) -> Claim:
+    return take(svc, job_id, worker)[0]
+
+
+def take(svc: Services, job_id: str, worker: str) -> tuple[Claim, Job | None]:
+    """Claim the job and, when claimed, return its row from the same statement.
+
+    UPDATE ... RETURNING hands the runner the parameters it needs without a second
+    transaction: one round trip fewer on every job, which is most of what a short job costs.
+    """
     stale = now() - timedelta(seconds=2 * svc.settings.worker_heartbeat_s)
 
-    def work(session: Session) -> Claim:
-        result = session.execute(
+    def work(session: Session) -> tuple[Claim, Job | None]:
+        claimed = session.scalars(
             update(Job)
             .where(
                 Job.id == job_id,
@@ -142,13 +151,15 @@ def claim(svc: Services, job_id: str, worker: str) -> Claim:
                 heartbeat_at=now(),
                 error=None,
             )
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return Claim.CLAIMED
+            .returning(Job)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if claimed is not None:
+            return Claim.CLAIMED, claimed
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         if status is None:
-            return Claim.MISSING
-        return {DONE: Claim.DONE, FAILED: Claim.FAILED}.get(status, Claim.BUSY)
+            return Claim.MISSING, None
+        return {DONE: Claim.DONE, FAILED: Claim.FAILED}.get(status, Claim.BUSY), None
 
     return svc.db.run(work)
 
@@ -172,22 +183,35 @@ def heartbeat(svc: Services, job_id: str, worker: str, progress: float | None = 
 
 def finish(svc: Services, job_id: str, worker: str, outputs: dict[str, Any]) -> None:
     def work(session: Session) -> None:
-        job = session.get(Job, job_id)
-        if job is None or job.status == DONE:
+        # One statement both guards (a job already done stays as it is) and fetches what
+        # the ledger event names, instead of a SELECT and then an UPDATE.
+        row = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status != DONE)
+            .values(
+                status=DONE,
+                progress=1.0,
+                outputs=outputs,
+                finished_at=now(),
+                worker=worker,
+                error=None,
+            )  # fmt: skip
+            .returning(Job.recording_id, Job.stage, Job.input_digest, Job.params_hash)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
             return
-        job.status, job.progress, job.outputs = DONE, 1.0, outputs
-        job.finished_at, job.worker, job.error = now(), worker, None
         svc.ledger.append(
             session,
             actor=svc.actor,
             action="stage_done",
-            subject=job.recording_id,
+            subject=row.recording_id,
             details={
-                "job": job.id,
-                "stage": job.stage,
+                "job": job_id,
+                "stage": row.stage,
                 "worker": worker,
-                "input_digest": job.input_digest,
-                "params_hash": job.params_hash,
+                "input_digest": row.input_digest,
+                "params_hash": row.params_hash,
                 "outputs": outputs,
             },
         )

@@ -74,13 +74,12 @@ def execute(stage_name: str, job_id: str) -> dict[str, Any] | None:
     svc = services()
     stage = STAGES[stage_name]
     me = worker_id()
-    state = jobs.claim(svc, job_id, me)
+    state, job = jobs.take(svc, job_id, me)
     if state in (jobs.Claim.DONE, jobs.Claim.FAILED, jobs.Claim.MISSING):
         log.info("job %s is %s; nothing to do", job_id, state.value)
         return None
     if state is jobs.Claim.BUSY:
         raise JobBusy(f"job {job_id} is held by a live worker")
-    job = jobs.get(svc, job_id)
     assert job is not None
     fn, params_cls = stage.load()
     params: Any = from_json(params_cls, job.params)

@@ -1,12 +1,11 @@
-"""Queue round trips through Redis, and a batch with 1 vs 2 worker processes.
+"""A batch with 1 vs 2 worker processes over a private Redis.
 
-    .venv/bin/python benchmarks/pipeline/queue_and_pool.py [--messages 2000] [--clips 6]
+    .venv/bin/python benchmarks/pipeline/queue_and_pool.py [--clips 6]
 
-1. No-op messages through Dramatiq on a private Redis: bare Dramatiq (an actor that
-   does nothing) against Custos' job path (a job row per message, claim, heartbeat,
-   finish with a ledger event) on the same broker, same run; messages per second.
-2. A batch of generated clips normalised by `custos worker --processes 1` and then
-   `--processes 2` (fresh data folder each), wall time until `custos jobs --wait` ends.
+A batch of generated clips normalised by `custos worker --processes 1` and then
+`--processes 2` (fresh data folder each), wall time until `custos jobs --wait` ends.
+The no-op queue round trip (bare Dramatiq against Custos' job path, on SQLite and
+PostgreSQL) is `queue_overhead.py`.
 """
 
 from __future__ import annotations
@@ -54,104 +53,6 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     )
     time.sleep(0.5)
     return proc, f"redis://127.0.0.1:{port}/0"
-
-
-def noop_round_trips(redis_url: str, work: Path, messages: int) -> dict[str, float]:
-    import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
-
-    os.environ["CUSTOS_REDIS_URL"] = redis_url
-    os.environ["CUSTOS_DATA_DIR"] = str(work / "noop-data")
-    from storage.config import get_settings
-    from storage.db.schema import Recording
-    from storage.services import Services
-    from workers import jobs
-    from workers.broker import use_broker
-    from workers.runner import install_services
-    from workers.stages import STAGES, Stage
-
-    broker = RedisBroker(url=redis_url, namespace="bench")
-    use_broker(broker)
-    dramatiq.set_broker(broker)
-    done = {"n": 0}
-
-    @dramatiq.actor(queue_name="cpu", max_retries=0)
-    def bare_noop(i: int) -> None:
-        done["n"] += 1
-
-    # A stage that does nothing, through the whole job machinery.
-    module = sys.modules[__name__]
-    import dataclasses
-
-    module.NoopParams = dataclasses.make_dataclass(  # type: ignore[attr-defined]
-        "NoopParams", [("i", int, dataclasses.field(default=0))]
-    )
-
-    def run_noop(svc: Any, recording_id: str, params: Any, progress: Any) -> dict[str, Any]:
-        return {}
-
-    module.run_noop = run_noop  # type: ignore[attr-defined]
-    STAGES["noop"] = Stage("noop", "cpu", __name__, "run_noop", "NoopParams", ("video",), 1.0)
-
-    @dramatiq.actor(queue_name="cpu", max_retries=0, actor_name="noop")
-    def noop(job_id: str) -> None:
-        from workers.runner import execute
-
-        execute("noop", job_id)
-
-    svc = Services.open(get_settings())
-    install_services(svc)
-    import io
-    import uuid
-    from datetime import UTC, datetime
-
-    put = svc.store.put_content_addressed(io.BytesIO(b"noop"))
-    rec = Recording(
-        id=str(uuid.uuid4()),
-        sha256=put.digests["sha256"],
-        size=4,
-        object_key=put.key,
-        original_name="noop",
-        media_kind="video",
-        status="stored",
-        probe={},
-        missing_fields=[],
-        device_kind="other",
-        incomplete=False,
-        legal_hold=False,
-        ingested_at=datetime.now(UTC),
-        ingested_by="bench",
-    )
-    svc.db.run(lambda s: s.add(rec))
-
-    def drain(worker_threads: int, send: Any, count: int) -> float:
-        start = time.perf_counter()
-        send()
-        worker = dramatiq.Worker(broker, worker_threads=worker_threads, worker_timeout=100)
-        worker.start()
-        broker.join("cpu", timeout=600_000)
-        worker.join()
-        worker.stop()
-        return count / (time.perf_counter() - start)
-
-    bare = drain(4, lambda: [bare_noop.send(i) for i in range(messages)], messages)
-
-    n_jobs = max(100, messages // 10)  # each job writes rows and a ledger event
-
-    def send_jobs() -> None:
-        for i in range(n_jobs):
-            job, _ = svc.db.run(lambda s, i=i: jobs.ensure_job(s, rec, "noop", "cpu", {"i": i}))
-            noop.send(job.id)
-
-    custos = drain(4, send_jobs, n_jobs)
-    ok = svc.ledger.verify().ok
-    svc.close()
-    return {
-        "bare_dramatiq_msgs_per_s": bare,
-        "custos_jobs_per_s": custos,
-        "custos_jobs": n_jobs,
-        "ledger_ok": ok,
-    }
 
 
 def pool_batch(redis_url: str, work: Path, clips: int, processes: int) -> float:
@@ -203,19 +104,12 @@ def pool_batch(redis_url: str, work: Path, clips: int, processes: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clips", type=int, default=6)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="custos-bench-pipe-"))
     redis, url = start_redis(work)
     try:
-        result: dict[str, Any] = noop_round_trips(url, work, args.messages)
-        print(
-            f"bare dramatiq no-op: {result['bare_dramatiq_msgs_per_s']:.0f} msgs/s; "
-            f"custos job round trip: {result['custos_jobs_per_s']:.1f} jobs/s "
-            f"({result['custos_jobs']} jobs, SQLite)"
-        )
-        subprocess.run(["redis-cli", "-u", url, "FLUSHALL"], check=True, stdout=subprocess.DEVNULL)
+        result: dict[str, Any] = {}
         for processes in (1, 2):
             seconds = pool_batch(url, work, args.clips, processes)
             result[f"batch_{processes}_process_s"] = seconds
