@@ -10,7 +10,9 @@ strongest box and a thumbnail, instead of thousands of frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from models.vision.detect.base import Box, Detection, Detector, iou
 from models.vision.exposure import covered_fraction
-from models.vision.video import decode_frames, fit_within
+from models.vision.video import Frame, decode_frames
 
 # Below TrackParams.new_threshold (0.1), the score at which production starts a track.
 EXPOSURE_THRESHOLD = 0.08
@@ -69,6 +71,36 @@ class ExposureCheck:
     residual_detections: int  # detections inside obscured regions (blurred heads)
 
 
+def _full_size(frame: Frame, small: np.ndarray) -> np.ndarray:
+    width, height = frame.size
+    return small if small.shape[:2] == (height, width) else frame.rgb()
+
+
+def _detected(
+    path: Path, detector: Detector, max_side: int | None
+) -> Iterator[tuple[Frame, np.ndarray, list[Detection]]]:
+    """(frame, picture at detection size, detections) in frame order.
+
+    A detector that can run several frames at once (`concurrent_runs`, CenterFace on CPU)
+    gets that many in flight on a thread pool (ONNX Runtime releases the GIL), and the
+    next frames are decoded meanwhile; results still come out in frame order, so the
+    findings are the same as one frame at a time.
+    """
+    runs = max(1, int(getattr(detector, "concurrent_runs", 1)))
+    with ThreadPoolExecutor(max_workers=runs, thread_name_prefix="exposure") as pool:
+        pending: deque[tuple[Frame, np.ndarray, Future[list[list[Detection]]]]] = deque()
+        for frame in decode_frames(path):
+            # swscale scales while it converts to RGB, as the detect stage does.
+            small = frame.rgb(max_side)
+            pending.append((frame, small, pool.submit(detector.detect, [small])))
+            if len(pending) > runs:
+                done_frame, done_small, future = pending.popleft()
+                yield done_frame, done_small, future.result()[0]
+        while pending:
+            done_frame, done_small, future = pending.popleft()
+            yield done_frame, done_small, future.result()[0]
+
+
 def check_exposure(
     path: Path,
     detector: Detector,
@@ -82,14 +114,10 @@ def check_exposure(
     open_: list[Exposure] = []
     done: list[Exposure] = []
     checked = residual = 0
-    for frame in decode_frames(path):
-        full = frame.rgb()
-        height, width = full.shape[:2]
-        small_w, small_h = fit_within(width, height, max_side)
-        small = full if (small_w, small_h) == (width, height) else cv2.resize(
-            full, (small_w, small_h), interpolation=cv2.INTER_AREA)  # fmt: skip
-        found: list[Detection] = detector.detect([small])[0]
-        sx, sy = width / small_w, height / small_h
+    for frame, small, found in _detected(path, detector, max_side):
+        width, height = frame.size
+        full: np.ndarray | None = None  # made only for a thumbnail (frames with a finding)
+        sx, sy = width / small.shape[1], height / small.shape[0]
         hidden = list(covers(frame.index, frame.time, (width, height))) if covers else []
         for det in (d.scaled(sx, sy) for d in found):
             if hidden and covered_fraction(det.box, hidden) >= RESIDUAL_COVERAGE:
@@ -98,6 +126,7 @@ def check_exposure(
             match = next((e for e in open_ if e.category == det.category
                           and iou(e.box, det.box) >= _JOIN_IOU), None)  # fmt: skip
             if match is None:
+                full = _full_size(frame, small) if full is None else full
                 open_.append(Exposure(det.category, frame.index, frame.index, frame.time,
                                       frame.time, det.box, det.score, [frame.index],
                                       _thumbnail(full, det.box)))  # fmt: skip
@@ -106,6 +135,7 @@ def check_exposure(
             match.frames.append(frame.index)
             if det.score > match.score:
                 match.box, match.score = det.box, det.score
+                full = _full_size(frame, small) if full is None else full
                 match.thumbnail_jpeg = _thumbnail(full, det.box)
         still = [e for e in open_ if frame.index - e.last_frame <= _JOIN_GAP]
         done += [e for e in open_ if frame.index - e.last_frame > _JOIN_GAP]

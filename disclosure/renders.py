@@ -237,7 +237,9 @@ def render_recording(
             svc, rec, stage=STAGE, params_hash=plan_version.sha256, kind="redacted",
             name="redacted.mp4", source=out, content_type="video/mp4",
         )  # fmt: skip
-        detector = load_detector("centerface", svc.settings, threshold=EXPOSURE_THRESHOLD)
+        detector = load_detector(
+            "centerface", svc.settings, threshold=EXPOSURE_THRESHOLD, frame_parallel=True
+        )
 
         def covers(index: int, time: float, size: tuple[int, int]) -> list[Box]:
             groups = frame_regions(plan, tracks, index, time, size, track_size)

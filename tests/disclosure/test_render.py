@@ -186,3 +186,24 @@ def test_a_bleeped_span_carries_only_the_tone() -> None:
 
     assert share(1.2, 1.8, BLEEP_HZ) > 0.9 and share(1.2, 1.8, 300) < 0.01
     assert share(0.1, 0.8, 300) > 0.9 and share(2.2, 2.9, 300) > 0.9
+
+
+def test_frames_in_flight_give_the_findings_of_one_frame_at_a_time(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The check runs frames side by side (one core each); what it finds must not change."""
+    from disclosure.exposure_check import check_exposure
+    from models.vision.detect.centerface import CenterFace
+
+    src = media("av", "grid_bbaf2n.mpg")  # unredacted: the face is a finding on every frame
+    cache = model_cache(tmp_path_factory)
+    serial = CenterFace(cache, threshold=0.08)
+    parallel = CenterFace(cache, threshold=0.08, frame_parallel=True)
+    assert serial.concurrent_runs == 1
+    one = check_exposure(src, serial)
+    many = check_exposure(src, parallel)
+    assert one.frames_checked == many.frames_checked > 0
+    assert one.findings, "the visible face was not found"
+    keys = [(f.first_frame, f.last_frame, f.frames, f.box, f.score) for f in one.findings]
+    assert keys == [(f.first_frame, f.last_frame, f.frames, f.box, f.score) for f in many.findings]
+    assert all(f.thumbnail_jpeg for f in many.findings)

