@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
 
 from models.speech.pii_text import fold, readings
@@ -125,6 +124,10 @@ def tokens_of(text: str) -> list[Token]:
 
 
 def _read_in_context(tokens: list[Token]) -> tuple[Token, ...]:
+    # Imported here: pypinyin's dictionaries take half a second to load, paid by every CLI
+    # command that only imports this module.
+    from pypinyin import Style, lazy_pinyin
+
     han = "".join(t.form for t in tokens if t.zh)
     said = iter(lazy_pinyin(han, style=Style.NORMAL, errors="ignore") if han else [])
     return tuple(replace(t, reading=next(said, "")) if t.zh else t for t in tokens)

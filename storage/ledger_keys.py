@@ -8,8 +8,8 @@ Hosts that only verify set `CUSTOS_LEDGER_PUBLIC_KEY` (a PEM file or the raw key
 and need no private key at all.
 
 Nothing here ever creates a key as a side effect of loading one: a missing key is
-reported, and `generate_key` (first start on an empty ledger, or `custos ledger keygen`)
-is the only way a key comes into being.
+reported, and `generate_key` (first start on an empty ledger, or `custos ledger keygen`,
+both through storage/ledger_claim.py) is the only way a key comes into being.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class LedgerKeys:
         return self.signer
 
 
-def _passphrase(settings: Settings) -> bytes | None:
+def ledger_passphrase(settings: Settings) -> bytes | None:
     secret = settings.ledger_key_passphrase
     return secret.get_secret_value().encode("utf-8") if secret is not None else None
 
@@ -162,7 +162,7 @@ def load_keys(settings: Settings) -> LedgerKeys:
             None, verifier, path, f"ledger signing key missing: {path} ({hint})", missing=True
         )
     try:
-        signer = load_signing_key(path, _passphrase(settings))
+        signer = load_signing_key(path, ledger_passphrase(settings))
     except LedgerError as exc:
         return LedgerKeys(None, verifier, path, str(exc))
     if verifier is not None and verifier != signer:
@@ -206,8 +206,3 @@ def generate_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
 def public_key_path(private_path: Path) -> Path:
     name = private_path.name.removesuffix(".pem")
     return private_path.with_name(name + PUBLIC_SUFFIX)
-
-
-def create_ledger_key(settings: Settings) -> SigningKey:
-    """Make the ledger key the settings name (encrypted if a passphrase is set)."""
-    return generate_key(settings.resolved_ledger_key_file, _passphrase(settings))

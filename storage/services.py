@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -14,8 +14,25 @@ from storage.config import ServiceUnreachable, Settings, get_settings
 from storage.db import Database, migrate
 from storage.errors import LedgerError, StorageError
 from storage.ledger import Ledger
-from storage.ledger_keys import create_ledger_key, load_keys
+from storage.ledger_claim import claimed_key, held_elsewhere, make_archive_key
+from storage.ledger_keys import LedgerKeys, ledger_passphrase, load_keys
 from storage.objects import ObjectStore, open_store
+
+
+def _archive_key(settings: Settings, db: Database, *, create: bool) -> LedgerKeys:
+    """The keys of a host without a key file: the archive's first key made and claimed
+    here when `create` and no other host's claim came first (storage/ledger_claim.py);
+    otherwise what is missing, naming the archive's key when one is claimed."""
+    if create:
+        with contextlib.suppress(LedgerError):  # claimed elsewhere, or made just now here
+            make_archive_key(db, settings.resolved_ledger_key_file, ledger_passphrase(settings))
+    keys = load_keys(settings)
+    if keys.signer is not None or keys.verifier is not None:
+        return keys
+    claim = claimed_key(db)
+    if claim is None:
+        return keys
+    return replace(keys, problem=held_elsewhere(claim, keys.private_path))
 
 
 @dataclass
@@ -63,15 +80,9 @@ class Services:
             db.dispose()
             raise
         ledger = Ledger(db, store, load_keys(settings))
-        if (
-            create_key
-            and ledger.keys.missing
-            and ledger.keys.verifier is None
-            and ledger.is_empty()
-        ):
-            with contextlib.suppress(LedgerError):  # another process made it just now
-                create_ledger_key(settings)
-            ledger = Ledger(db, store, load_keys(settings))
+        if ledger.keys.missing:
+            create = create_key and ledger.keys.verifier is None and ledger.is_empty()
+            ledger = Ledger(db, store, _archive_key(settings, db, create=create))
         return cls(settings, db, store, ledger)
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from api.cli.common import console, err_console, fail, print_json, services
 from storage.errors import LedgerError
-from storage.ledger_keys import generate_key, public_key_path
+from storage.ledger_claim import make_archive_key
+from storage.ledger_keys import ledger_passphrase, public_key_path
 
 
 def _details(raw: object) -> object:
@@ -131,10 +132,9 @@ def register(app: typer.Typer) -> None:
                     "them. Restore the original key (or its public half, "
                     "CUSTOS_LEDGER_PUBLIC_KEY, for verifying only)."
                 )
-            secret = svc.settings.ledger_key_passphrase
-            passphrase = secret.get_secret_value().encode() if secret is not None else None
+            passphrase = ledger_passphrase(svc.settings)
             try:
-                key = generate_key(path, passphrase)
+                key = make_archive_key(svc.db, path, passphrase)
             except LedgerError as exc:
                 fail(str(exc))
         # Plain lines, never wrapped: they are copied into other hosts' settings.

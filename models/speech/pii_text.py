@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from pypinyin import Style, pinyin
 from rapidfuzz import fuzz
 
 from models.speech.pii_numbers import CUE_WINDOW, Cue, Hit, View
@@ -121,6 +120,8 @@ _PINYIN_NEAR = 75.0  # ratio of the pinyin of a three-character name with one sy
 @lru_cache(maxsize=8192)
 def readings(ch: str) -> frozenset[str]:
     """Toneless pinyin readings of one Han character (all of them: heteronyms)."""
+    from pypinyin import Style, pinyin  # loaded on first use: its dictionaries take 0.5 s
+
     found = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="ignore")
     return frozenset(r.lower() for group in found for r in group if r.isalpha())
 

@@ -151,6 +151,22 @@ class LedgerCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(128))
 
 
+class LedgerKeyClaim(Base):
+    """Which key signs this archive's checkpoints, claimed by the first host to make one.
+
+    One row at most (id 1): hosts that share no disk each start with no key file on an
+    empty ledger, and the insert that lands decides whose key is the archive's.
+    """
+
+    __tablename__ = "ledger_key_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64))  # raw Ed25519, hex
+    host: Mapped[str] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Job(Base):
     """One pipeline stage for one recording; the database, not the queue, is the truth."""
 
