@@ -35,7 +35,7 @@ def claim_key(db: Database, key: PublicKey) -> LedgerKeyClaim:
     row = LedgerKeyClaim(
         id=_ROW,
         key_id=key.key_id,
-        public_key=key.hex,
+        public_hex=key.hex,
         host=socket.gethostname(),
         claimed_at=datetime.now(UTC),
     )
@@ -59,7 +59,7 @@ def held_elsewhere(claim: LedgerKeyClaim, private_path: Path, *, making: bool = 
     )
     return (
         f"{head}, made on {claim.host}: copy that key file to {private_path} (or point "
-        f"CUSTOS_LEDGER_KEY_FILE at it), or set CUSTOS_LEDGER_PUBLIC_KEY={claim.public_key} "
+        f"CUSTOS_LEDGER_KEY_FILE at it), or set CUSTOS_LEDGER_PUBLIC_KEY={claim.public_hex} "
         f"to verify without signing"
     )
 
@@ -73,7 +73,7 @@ def make_archive_key(db: Database, path: Path, passphrase: bytes | None) -> Sign
         raise LedgerError(held_elsewhere(claim, path, making=True))
     key = generate_key(path, passphrase)
     claim = claim_key(db, key)
-    if claim.public_key != key.hex:
+    if claim.public_hex != key.hex:
         forget_key(path)
         raise LedgerError(held_elsewhere(claim, path, making=True))
     return key

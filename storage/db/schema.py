@@ -162,7 +162,8 @@ class LedgerKeyClaim(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     key_id: Mapped[str] = mapped_column(String(64))
-    public_key: Mapped[str] = mapped_column(String(64))  # raw Ed25519, hex
+    # Not "..._key": reconcile reads columns so named as object keys.
+    public_hex: Mapped[str] = mapped_column(String(64))  # raw Ed25519 public key
     host: Mapped[str] = mapped_column(String(255))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -91,12 +91,12 @@ def test_hosts_started_together_end_with_one_archive_key(
     assert claim is not None
     signers = [n for n, s in seen.items() if s["signer"] is not None]
     assert len(signers) == 1, f"hosts holding a signing key: {seen}"
-    assert seen[signers[0]]["signer"] == claim.public_key
+    assert seen[signers[0]]["signer"] == claim.public_hex
     for name, state in seen.items():
         key_file = tmp_path / name / "keys" / "ledger-ed25519.pem"
         assert key_file.exists() == (name == signers[0]), name
         if name != signers[0]:
-            assert claim.key_id in state["problem"] and claim.public_key in state["problem"]
+            assert claim.key_id in state["problem"] and claim.public_hex in state["problem"]
     winner = Services.open(_host(tmp_path, signers[0], url))
     try:
         winner.record("test", "s")
@@ -111,7 +111,7 @@ def test_hosts_started_together_end_with_one_archive_key(
     finally:
         refused.close()
     verifier = Services.open(
-        _host(tmp_path, loser, url, ledger_public_key=claim.public_key), create_key=False
+        _host(tmp_path, loser, url, ledger_public_key=claim.public_hex), create_key=False
     )
     try:
         assert verifier.ledger.verify().ok

@@ -20,7 +20,7 @@ def upgrade() -> None:
         "ledger_key_claims",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
-        sa.Column("public_key", sa.String(length=64), nullable=False),
+        sa.Column("public_hex", sa.String(length=64), nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
