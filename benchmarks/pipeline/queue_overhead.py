@@ -154,31 +154,27 @@ def _child(
     )
 
 
+def _pg_admin(admin_url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE) on the server."""
+    from sqlalchemy import create_engine, text
+
+    url = admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
 def _pg_database(admin_url: str) -> tuple[str, str]:
     """A fresh database on the PostgreSQL server (name, URL)."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     name = f"custos_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(
-        admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+    _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     return name, url
-
-
-def _pg_drop(admin_url: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(
-        admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def run(messages: int, rounds: int, databases: list[str], pg_url: str) -> dict[str, Any]:
@@ -211,7 +207,7 @@ def run(messages: int, rounds: int, databases: list[str], pg_url: str) -> dict[s
             redis.kill()
             redis.wait()
             if dropped:
-                _pg_drop(pg_url, dropped)
+                _pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
     return results
 
 
